@@ -1,0 +1,1 @@
+"""Server-rendered pages, static files and the live websocket consumer."""

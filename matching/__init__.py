@@ -1,0 +1,1 @@
+"""Needs, shifts, volunteers, assignments and matching runs."""

@@ -1,0 +1,3 @@
+"""共享空间 models."""
+
+from __future__ import annotations

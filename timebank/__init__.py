@@ -1,0 +1,1 @@
+"""timebank: volunteer time bank, matching and shared spaces for urban communities (社区)."""

@@ -1,0 +1,1 @@
+"""Time bank ledger (时间银行账本)."""

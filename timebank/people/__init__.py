@@ -1,0 +1,1 @@
+"""People: communities, members, roles, relatives and API tokens."""

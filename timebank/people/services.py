@@ -1,0 +1,230 @@
+"""Writes about people: `<noun>_<verb>(*, ...)`, keyword-only, one transaction each."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from timebank import permissions
+from timebank.auth import (
+    login_check_throttle,
+    login_clear_failures,
+    login_record_failure,
+    token_issue,
+)
+from timebank.errors import Conflict, Forbidden, InvalidInput, Unauthorized, field_error
+from timebank.people.models import (
+    INVERSE_RELATION,
+    PHONE_RE,
+    ApiToken,
+    Community,
+    Member,
+    Relation,
+    Role,
+    RoleName,
+)
+
+# Social workers may register residents and volunteers; staff roles are the admin's to grant.
+SOCIAL_WORKER_GRANTABLE = frozenset({RoleName.VOLUNTEER, RoleName.RESIDENT})
+
+
+def community_create(
+    *,
+    actor: Member,
+    name: str,
+    street: str,
+    district: str,
+    center_lat: float,
+    center_lon: float,
+    residents: int = 0,
+) -> Community:
+    permissions.require(actor, "community.create")
+    try:
+        with transaction.atomic():
+            return Community.objects.create(
+                name=name.strip(),
+                street=street.strip(),
+                district=district.strip(),
+                center_lat=center_lat,
+                center_lon=center_lon,
+                residents=residents,
+            )
+    except IntegrityError:
+        raise Conflict(_("该街道下已有同名社区"), code="community_exists") from None
+
+
+def _check_grantable(actor: Member, community: Community, role_names: Sequence[str]) -> None:
+    if actor.is_superuser or permissions.has_role(actor, community.id, RoleName.ADMIN):
+        return
+    extra = set(role_names) - SOCIAL_WORKER_GRANTABLE
+    if extra:
+        raise Forbidden(
+            _("只有社区管理员可以授予工作人员角色：%(roles)s")
+            % {"roles": ", ".join(sorted(extra))},
+            code="role_not_grantable",
+        )
+
+
+def _validate_birth_date(birth_date: dt.date | None) -> None:
+    if birth_date is None:
+        return
+    today = timezone.localdate()
+    if birth_date > today or birth_date.year < 1900:
+        raise field_error("birth_date", _("出生日期不合理"), code="invalid_birth_date")
+
+
+def member_register(
+    *,
+    actor: Member,
+    community: Community,
+    name: str,
+    phone: str | None,
+    password: str | None = None,
+    roles: Sequence[str] = (),
+    birth_date: dt.date | None = None,
+    home_lat: float | None = None,
+    home_lon: float | None = None,
+    proxy: bool = False,
+) -> Member:
+    """Register a person in `community` (staff only), optionally for someone with no
+    phone of their own (proxy entry, 帮办代办)."""
+    permissions.require(actor, "member.register", community.id)
+    role_names = list(dict.fromkeys(roles))
+    _check_grantable(actor, community, role_names)
+    name = name.strip()
+    if not name:
+        raise field_error("name", _("请填写姓名"))
+    if not proxy and not phone:
+        raise field_error("phone", _("请填写手机号，或选择代办登记"), code="invalid_phone")
+    if phone is not None and phone != "":
+        import re
+
+        if not re.fullmatch(PHONE_RE, phone):
+            raise field_error("phone", _("请输入11位中国大陆手机号码"), code="invalid_phone")
+    _validate_birth_date(birth_date)
+    if (home_lat is None) != (home_lon is None):
+        raise field_error("location", _("住址坐标须同时给出纬度和经度"))
+    if password:
+        if not phone:
+            raise field_error("password", _("没有手机号的成员无法用密码登录"))
+        try:
+            password_validation.validate_password(password, Member(phone=phone, name=name))
+        except ValidationError as exc:
+            raise InvalidInput(
+                _("密码不符合要求"),
+                code="weak_password",
+                errors=[{"field": "password", "message": str(m)} for m in exc.messages],
+            ) from None
+    try:
+        with transaction.atomic():
+            member = Member(
+                phone=phone or None,
+                name=name,
+                birth_date=birth_date,
+                home_lat=home_lat,
+                home_lon=home_lon,
+                registered_by=actor if proxy else None,
+            )
+            if password:
+                member.set_password(password)
+            else:
+                member.set_unusable_password()
+            member.save()
+            Role.objects.bulk_create(
+                [
+                    Role(member=member, community=community, role=r, granted_by=actor)
+                    for r in role_names
+                ]
+            )
+    except IntegrityError:
+        raise Conflict(_("该手机号已注册"), code="phone_taken") from None
+    return member
+
+
+def role_grant(*, actor: Member, member: Member, community: Community, role: str) -> Role:
+    permissions.require(actor, "member.register", community.id)
+    _check_grantable(actor, community, [role])
+    with transaction.atomic():
+        obj, _created = Role.objects.get_or_create(
+            member=member, community=community, role=role, defaults={"granted_by": actor}
+        )
+    permissions.forget_roles(member)
+    return obj
+
+
+def role_revoke(*, actor: Member, member: Member, community: Community, role: str) -> None:
+    permissions.require(actor, "role.grant", community.id)
+    with transaction.atomic():
+        Role.objects.filter(member=member, community=community, role=role).delete()
+    permissions.forget_roles(member)
+
+
+def relation_record(
+    *, actor: Member, community: Community, member: Member, relative: Member, relation: str
+) -> Relation:
+    """Record that `relative` is `member`'s <relation>; the inverse row is written too."""
+    permissions.require(actor, "relation.create", community.id)
+    if member.pk == relative.pk:
+        raise field_error("relative", _("不能把自己登记为亲属"), code="relation_to_self")
+    in_community = set(
+        Role.objects.filter(community=community, member__in=[member, relative]).values_list(
+            "member_id", flat=True
+        )
+    )
+    if member.pk not in in_community and relative.pk not in in_community:
+        raise field_error("member", _("两人都不属于该社区"), code="not_in_community")
+    with transaction.atomic():
+        existing = Relation.objects.filter(member=member, relative=relative).first()
+        if existing is not None:
+            if existing.relation == relation:
+                return existing
+            raise Conflict(_("两人之间已登记了其他关系"), code="relation_exists")
+        if relation == "spouse":
+            taken = Relation.objects.filter(relation="spouse", member__in=[member, relative])
+            if taken.exists():
+                raise Conflict(_("其中一人已登记配偶"), code="spouse_exists")
+        forward = Relation.objects.create(
+            member=member,
+            relative=relative,
+            relation=relation,
+            recorded_by=actor,
+            community=community,
+        )
+        Relation.objects.create(
+            member=relative,
+            relative=member,
+            relation=INVERSE_RELATION[relation],
+            recorded_by=actor,
+            community=community,
+        )
+    return forward
+
+
+def auth_login(*, phone: str, password: str, address: str) -> tuple[str, Member]:
+    """Check a phone and password; issue a bearer token. 429 after repeated failures."""
+    login_check_throttle(phone=phone, address=address)
+    member = Member.objects.filter(phone=phone).first()
+    if member is None or not member.is_active or not member.check_password(password):
+        if member is None:
+            # Spend the same time hashing as a real check, so response time
+            # does not reveal which phones are registered.
+            Member().set_password(password)
+        login_record_failure(phone=phone, address=address)
+        raise Unauthorized(_("手机号或密码错误"), code="bad_credentials")
+    login_clear_failures(phone=phone)
+    with transaction.atomic():
+        raw, _row = token_issue(member=member)
+        Member.objects.filter(pk=member.pk).update(last_login=timezone.now())
+    return raw, member
+
+
+def auth_logout(*, token: ApiToken | None) -> None:
+    if token is not None and token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
