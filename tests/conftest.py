@@ -141,3 +141,13 @@ def redis_url() -> str:
 
 
 __all__ = ["IN_CI", "Api", "Personas", "problem", "redis_url", "settings", "unreachable"]
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    """`@pytest.mark.postgres` tests run only when DATABASE_URL points at PostgreSQL."""
+    if settings.USING_POSTGRES:
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgres://…")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
