@@ -108,7 +108,8 @@ class Member(AbstractBaseUser, PermissionsMixin):
     objects: ClassVar[MemberManager] = MemberManager()
 
     USERNAME_FIELD = "phone"
-    REQUIRED_FIELDS: ClassVar[list[str]] = ["name"]
+    # Empty, so `createsuperuser --noinput` needs only DJANGO_SUPERUSER_PHONE and _PASSWORD.
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     class Meta:
         verbose_name = _("成员")
