@@ -48,7 +48,7 @@ class RoleFactory(factory.django.DjangoModelFactory):
 
 
 def member_with_roles(community: Community, *roles: str, **kwargs: object) -> Member:
-    member = MemberFactory(**kwargs)
+    member: Member = MemberFactory(**kwargs)
     for role in roles:
         Role.objects.create(member=member, community=community, role=role)
     return member

@@ -116,7 +116,7 @@ def allowed(member: Member | AnonymousUser | None, action: str, community_id: in
         return True
     if community_id is None:
         return False
-    return bool(role_map(member).get(community_id, set()) & rule.roles)  # type: ignore[arg-type]
+    return bool(role_map(member).get(community_id, set()) & rule.roles)
 
 
 def require(
