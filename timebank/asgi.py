@@ -31,6 +31,7 @@ def _allowed_origins() -> list[str]:
     hosts = list(settings.ALLOWED_HOSTS)
     return ["*"] if settings.DEBUG and not hosts else hosts
 
+
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
