@@ -57,6 +57,9 @@ MATRIX: dict[str, Rule] = {
     "ledger.read_any": roles(SW, AD),
     "ledger.grant": roles(AD),
     "ledger.clearing": roles(AD),
+    "ledger.earn": roles(SW, AD),
+    "ledger.redeem_for": roles(SW, AD),
+    "ledger.certificate_revoke": roles(SW, AD),
     "policy.update": roles(AD),
     # --- volunteering ---
     "need.create": roles(SW, AD),
