@@ -1,0 +1,256 @@
+"""Request and response schemas of the matching API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from ninja import Field, Schema
+
+CategoryLiteral = Literal["elder_care", "escort", "tutoring", "cleanup", "event", "other"]
+
+
+class LocationIn(Schema):
+    lat: float = Field(..., ge=-90, le=90)
+    lon: float = Field(..., ge=-180, le=180)
+    address: str = Field("", max_length=300)
+
+
+class LocationOut(Schema):
+    lat: float
+    lon: float
+    address: str
+
+
+class ShiftIn(Schema):
+    start: dt.datetime
+    end: dt.datetime
+    headcount: int = Field(..., description="at least 1")
+
+
+class NeedIn(Schema):
+    community: int
+    title: str = Field(..., min_length=1, max_length=200)
+    category: CategoryLiteral
+    priority: int = Field(3, description="1-5; 5 is the most vulnerable (兜底)")
+    location: LocationIn
+    skills: list[str] = Field([], max_length=20)
+    languages: list[str] = Field([], max_length=10)
+    beneficiary: int | None = None
+    description: str = Field("", max_length=5000)
+    shifts: list[ShiftIn] = Field(..., max_length=200)
+    recurrence: str | None = Field(
+        None, max_length=500, description="RRULE with COUNT or UNTIL, e.g. FREQ=WEEKLY;COUNT=8"
+    )
+    space: int | None = Field(None, description="a shared space the need requires")
+
+
+class ShiftOut(Schema):
+    id: int
+    need: int
+    community: int
+    title: str
+    category: str
+    priority: int
+    start: str
+    end: str
+    headcount: int
+    seats_taken: int
+    seats_left: int
+    skills: list[str]
+    languages: list[str]
+    location: LocationOut
+    cancelled: bool
+    distance_km: float | None = None
+
+
+class NeedOut(Schema):
+    id: int
+    community: int
+    title: str
+    category: str
+    priority: int
+    status: str
+    description: str
+    beneficiary: int | None
+    location: LocationOut
+    skills: list[str]
+    languages: list[str]
+    recurrence: str
+    space: int | None
+    shifts: list[ShiftOut]
+
+
+class ShiftPage(Schema):
+    items: list[ShiftOut]
+    next_cursor: str | None
+
+
+class AssignmentOut(Schema):
+    id: int
+    shift: int
+    volunteer: int
+    volunteer_name: str
+    status: str
+    start: str
+    end: str
+    position: int | None = None
+    offer_expires_at: str | None = None
+    checked_in_at: str | None = None
+    checked_out_at: str | None = None
+    minutes: int | None = None
+    verified_minutes: int | None = None
+    verified_at: str | None = None
+    cancel_reason: str = ""
+    late_cancel: bool = False
+
+
+class SignupOut(Schema):
+    assignment: AssignmentOut | None = None
+    status: Literal["confirmed", "waitlisted"]
+    position: int | None = None
+
+
+class AssignmentPage(Schema):
+    items: list[AssignmentOut]
+    next_cursor: str | None
+
+
+class ReasonIn(Schema):
+    reason: str = Field(..., max_length=300)
+
+
+class CheckIn(Schema):
+    token: str | None = Field(None, max_length=300, description="the shift's QR token")
+    travel_minutes: int = Field(0, description="check-out only: travel to subtract")
+
+
+class VerifyIn(Schema):
+    minutes: int | None = None
+    reason: str = Field("", max_length=300)
+
+
+class QrOut(Schema):
+    token: str
+    expires_at: str
+    svg: str
+
+
+class CandidateOut(Schema):
+    volunteer: int
+    name: str
+    score: float
+    distance_km: float | None
+    week_minutes: int
+    visits: int
+    reliability: float
+    reasons: list[str]
+
+
+class SkillIO(Schema):
+    name: str = Field(..., min_length=1, max_length=50)
+    cert_expires: dt.date | None = None
+
+
+class WindowIO(Schema):
+    weekday: int = Field(..., ge=0, le=6, description="0 = Monday")
+    start: dt.time
+    end: dt.time
+
+
+class ExceptionIO(Schema):
+    date: dt.date
+    available: bool = False
+    start: dt.time | None = None
+    end: dt.time | None = None
+    note: str = Field("", max_length=200)
+
+
+class PointIO(Schema):
+    lat: float = Field(..., ge=-90, le=90)
+    lon: float = Field(..., ge=-180, le=180)
+
+
+class ProfileIn(Schema):
+    skills: list[SkillIO] | None = Field(None, max_length=50)
+    languages: list[str] | None = Field(None, max_length=10)
+    home: PointIO | None = None
+    travel_radius_km: float | None = Field(None, gt=0, le=100)
+    weekly_limit_minutes: int | None = Field(None, ge=0, le=7 * 24 * 60)
+    preferred_categories: list[CategoryLiteral] | None = None
+    notify_email: str | None = Field(None, max_length=254)
+    availability: list[WindowIO] | None = Field(None, max_length=100)
+    availability_text: str | None = Field(
+        None, max_length=500, description='quick entry: "mon-fri 18:00-21:00; sat 09:00-12:00"'
+    )
+    exceptions: list[ExceptionIO] | None = Field(None, max_length=200)
+
+
+class ReliabilityOut(Schema):
+    score: float
+    completed: int
+    no_shows: int
+    late_cancels: int
+
+
+class CategoryRatingOut(Schema):
+    category: str
+    average: float
+    count: int
+
+
+class RatingSummaryOut(Schema):
+    average: float | None
+    count: int
+    by_category: list[CategoryRatingOut]
+
+
+class ProfileOut(Schema):
+    member: int
+    name: str
+    skills: list[SkillIO]
+    languages: list[str]
+    home: PointIO | None
+    travel_radius_km: float
+    weekly_limit_minutes: int | None
+    preferred_categories: list[str]
+    notify_email: str
+    availability: list[WindowIO]
+    exceptions: list[ExceptionIO]
+    reliability: ReliabilityOut
+    ratings: RatingSummaryOut
+
+
+class RatingIn(Schema):
+    score: int
+    comment: str = Field("", max_length=500)
+
+
+class RatingOut(Schema):
+    id: int
+    assignment: int
+    volunteer: int
+    rater: int
+    category: str
+    score: int
+    comment: str
+    created_at: str
+
+
+class CalendarOut(Schema):
+    url: str
+
+
+class NotificationOut(Schema):
+    id: int
+    kind: str
+    title: str
+    body: str
+    data: dict[str, object]
+    created_at: str
+    read: bool
+
+
+class NotificationPage(Schema):
+    items: list[NotificationOut]
+    next_cursor: str | None

@@ -1,0 +1,224 @@
+"""Posting needs (需求) and their shifts, one-off or from a recurrence rule."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from dateutil.rrule import rrule, rrulestr
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from matching.models import Category, Need, NeedStatus, Shift
+from matching.services.common import record_seats
+from timebank import permissions
+from timebank.errors import Conflict, InvalidInput, field_error
+from timebank.people.models import Community, Member
+
+
+def max_occurrences() -> int:
+    return int(getattr(settings, "MATCHING_MAX_OCCURRENCES", 200))
+
+
+@dataclass(frozen=True)
+class ShiftSpec:
+    start: dt.datetime
+    end: dt.datetime
+    headcount: int
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    if timezone.is_naive(value):
+        return timezone.make_aware(value)
+    return value
+
+
+def _minute(value: dt.datetime) -> dt.datetime:
+    return _aware(value).replace(second=0, microsecond=0)
+
+
+def expand_recurrence(rule: str, first: ShiftSpec) -> list[ShiftSpec]:
+    """The shifts a bounded RRULE generates from `first`, which is the first occurrence's
+    template. Unbounded rules (no COUNT or UNTIL), rules with no occurrences and rules
+    with more than MATCHING_MAX_OCCURRENCES occurrences are refused."""
+    text = rule.strip()
+    if text.upper().startswith("RRULE:"):
+        text = text[6:]
+    upper = text.upper()
+    if "COUNT=" not in upper and "UNTIL=" not in upper:
+        raise field_error(
+            "recurrence", _("重复规则必须包含 COUNT 或 UNTIL"), code="invalid_recurrence"
+        )
+    local_start = timezone.localtime(first.start)
+    parsed: object = None
+    # dateutil wants a naive DTSTART for a floating UNTIL and an aware one for UNTIL=…Z.
+    for dtstart in (local_start.replace(tzinfo=None), local_start):
+        try:
+            parsed = rrulestr(text, dtstart=dtstart)
+            break
+        except (ValueError, TypeError, OverflowError):
+            continue
+    if not isinstance(parsed, rrule):
+        raise field_error("recurrence", _("无法解析重复规则"), code="invalid_recurrence")
+    cap = max_occurrences()
+    starts: list[dt.datetime] = []
+    try:
+        for occurrence in parsed:
+            starts.append(occurrence)
+            if len(starts) > cap:
+                break
+    except (ValueError, TypeError, OverflowError):
+        raise field_error("recurrence", _("无法解析重复规则"), code="invalid_recurrence") from None
+    if not starts:
+        raise field_error("recurrence", _("重复规则没有生成任何班次"), code="invalid_recurrence")
+    if len(starts) > cap:
+        raise field_error(
+            "recurrence",
+            _("重复规则生成的班次过多（最多 %(cap)s 个）") % {"cap": cap},
+            code="invalid_recurrence",
+        )
+    length = first.end - first.start
+    out = []
+    for start in starts:
+        aware = _aware(start) if start.tzinfo is None else start
+        out.append(ShiftSpec(start=aware, end=aware + length, headcount=first.headcount))
+    return out
+
+
+def _check_spec(index: int, spec: ShiftSpec, now: dt.datetime) -> None:
+    if spec.end <= spec.start:
+        raise field_error(
+            f"shifts.{index}.end", _("结束时间必须晚于开始时间"), code="end_before_start"
+        )
+    if spec.headcount < 1:
+        raise field_error(f"shifts.{index}.headcount", _("人数至少为 1"), code="invalid_headcount")
+    if spec.end <= now:
+        raise field_error(f"shifts.{index}.start", _("班次已经结束"), code="shift_past")
+    if spec.end - spec.start > dt.timedelta(hours=24):
+        raise field_error(
+            f"shifts.{index}.end", _("单个班次不能超过 24 小时"), code="shift_too_long"
+        )
+
+
+def need_post(
+    *,
+    actor: Member,
+    community: Community,
+    title: str,
+    category: str,
+    priority: int,
+    lat: float,
+    lon: float,
+    address: str,
+    skills: list[str],
+    languages: list[str],
+    shifts: list[ShiftSpec],
+    description: str = "",
+    beneficiary: Member | None = None,
+    recurrence: str | None = None,
+    space_id: int | None = None,
+) -> Need:
+    """Post a need with its shifts. With `recurrence`, each given shift is the first
+    occurrence of the rule and the rest are generated from it."""
+    permissions.require(actor, "need.create", community.id)
+    if category not in Category.values:
+        raise field_error("category", _("未知的需求类别"), code="invalid_category")
+    if not 1 <= priority <= 5:
+        raise field_error("priority", _("优先级须在 1 到 5 之间"), code="invalid_priority")
+    if not shifts:
+        raise field_error("shifts", _("至少需要一个班次"), code="no_shifts")
+    now = timezone.now()
+    # Service time is counted in whole minutes, so shifts start and end on one.
+    shifts = [ShiftSpec(_minute(s.start), _minute(s.end), s.headcount) for s in shifts]
+    for i, spec in enumerate(shifts):
+        if spec.end <= spec.start:
+            raise field_error(
+                f"shifts.{i}.end", _("结束时间必须晚于开始时间"), code="end_before_start"
+            )
+        if spec.headcount < 1:
+            raise field_error(f"shifts.{i}.headcount", _("人数至少为 1"), code="invalid_headcount")
+    specs: list[ShiftSpec] = []
+    if recurrence:
+        for spec in shifts:
+            specs.extend(expand_recurrence(recurrence, spec))
+        if len(specs) > max_occurrences():
+            raise field_error(
+                "recurrence",
+                _("重复规则生成的班次过多（最多 %(cap)s 个）") % {"cap": max_occurrences()},
+                code="invalid_recurrence",
+            )
+    else:
+        specs = list(shifts)
+    for i, spec in enumerate(specs):
+        _check_spec(i, spec, now)
+    if beneficiary is not None and not beneficiary.roles.filter(community=community).exists():
+        raise field_error(
+            "beneficiary", _("服务对象不属于该社区"), code="beneficiary_not_in_community"
+        )
+    with transaction.atomic(durable=True):
+        need = Need.objects.create(
+            community=community,
+            title=title,
+            category=category,
+            priority=priority,
+            description=description,
+            beneficiary=beneficiary,
+            lat=lat,
+            lon=lon,
+            address=address,
+            skills=sorted(set(skills)),
+            languages=sorted(set(languages)),
+            recurrence=recurrence or "",
+            space_id=space_id,
+            created_by=actor,
+        )
+        created = Shift.objects.bulk_create(
+            [
+                Shift(
+                    need=need,
+                    community=community,
+                    start=s.start,
+                    end=s.end,
+                    headcount=s.headcount,
+                )
+                for s in sorted(specs, key=lambda s: s.start)
+            ]
+        )
+        for shift in created:
+            record_seats(shift)
+        ids = [s.id for s in created]
+        transaction.on_commit(lambda: _schedule_no_shows(ids))
+    return need
+
+
+def _schedule_no_shows(shift_ids: list[int]) -> None:
+    from matching.tasks import schedule_no_show_check
+
+    for shift_id in shift_ids:
+        schedule_no_show_check(shift_id)
+
+
+def need_cancel(*, actor: Member, need: Need, reason: str) -> Need:
+    """Cancel a need and every shift that has not started; volunteers are told."""
+    from matching.services.signups import shift_cancel_locked
+
+    permissions.require(actor, "need.update", need.community_id)
+    if not reason.strip():
+        raise field_error("reason", _("请填写取消原因"), code="reason_required")
+    if need.status != NeedStatus.OPEN:
+        raise Conflict(_("该需求已结束或已取消"), code="need_closed")
+    now = timezone.now()
+    with transaction.atomic(durable=True):
+        locked = Need.objects.select_for_update().get(pk=need.pk)
+        if locked.status != NeedStatus.OPEN:
+            raise Conflict(_("该需求已结束或已取消"), code="need_closed")
+        locked.status = NeedStatus.CANCELLED
+        locked.save(update_fields=["status"])
+        for shift in Shift.objects.select_for_update().filter(need=locked, start__gt=now):
+            shift_cancel_locked(shift=shift, actor=actor, reason=reason, now=now)
+    return locked
+
+
+__all__ = ["InvalidInput", "ShiftSpec", "expand_recurrence", "need_cancel", "need_post"]

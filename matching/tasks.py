@@ -1,0 +1,95 @@
+"""Background work through Django Tasks: offer expiry, no-shows, reminders.
+
+Each task is scheduled for the moment it is due (`run_after`), so nothing needs
+a cron; reads and sign-ups also expire offers and mark no-shows lazily, so
+correctness never depends on the worker being up. Every task re-checks the
+state it acts on, so running one twice, or late, is harmless.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django_tasks import task
+
+from matching.models import Assignment, AssignmentStatus, Shift
+from matching.notifications import notify
+from matching.services.common import iso, no_show_grace
+from matching.services.signups import no_shows_mark, offers_expire_due
+
+log = logging.getLogger(__name__)
+
+REMINDER_HOURS = (24, 2)
+
+
+@task(queue_name="default")
+def expire_offer(assignment_id: int) -> int:
+    shift_id = (
+        Assignment.objects.filter(pk=assignment_id).values_list("shift_id", flat=True).first()
+    )
+    if shift_id is None:
+        return 0
+    return offers_expire_due(shift_id=shift_id)
+
+
+@task(queue_name="default")
+def mark_no_shows(shift_id: int) -> int:
+    if not Shift.objects.filter(pk=shift_id).exists():
+        return 0
+    return no_shows_mark(shift_id=shift_id)
+
+
+@task(queue_name="default")
+def send_reminder(assignment_id: int, hours: int, start: str) -> bool:
+    """Remind a confirmed volunteer; skipped if they cancelled or the shift moved."""
+    a = (
+        Assignment.objects.select_related("shift__need")
+        .filter(pk=assignment_id, status=AssignmentStatus.CONFIRMED)
+        .first()
+    )
+    if a is None or iso(a.start) != start:
+        return False
+    need = a.shift.need
+    notify(
+        member_id=a.volunteer_id,
+        kind="assignment.reminder",
+        title=_("服务提醒：%(title)s") % {"title": need.title},
+        body=_("你报名的服务将于 %(start)s 开始，地点：%(address)s。")
+        % {"start": timezone.localtime(a.start).strftime("%m-%d %H:%M"), "address": need.address},
+        data={"assignment": a.id, "shift": a.shift_id, "hours": hours},
+        dedupe_key=f"reminder:{a.id}:{hours}:{start}",
+    )
+    return True
+
+
+def _enqueue(fn: object, run_after: dt.datetime, **kwargs: object) -> None:
+    try:
+        fn.using(run_after=run_after).enqueue(**kwargs)  # type: ignore[attr-defined]
+    except Exception:
+        # A failed enqueue must not undo a committed sign-up: lazy checks cover it.
+        log.exception("enqueueing %s failed", getattr(fn, "name", fn))
+
+
+def schedule_offer_expiry(assignment_id: int, due: dt.datetime | None) -> None:
+    if due is not None:
+        _enqueue(expire_offer, due, assignment_id=assignment_id)
+
+
+def schedule_no_show_check(shift_id: int) -> None:
+    end = Shift.objects.filter(pk=shift_id).values_list("end", flat=True).first()
+    if end is not None:
+        _enqueue(mark_no_shows, end + no_show_grace(), shift_id=shift_id)
+
+
+def schedule_reminders(assignment_id: int) -> None:
+    start = Assignment.objects.filter(pk=assignment_id).values_list("start", flat=True).first()
+    if start is None:
+        return
+    now = timezone.now()
+    for hours in REMINDER_HOURS:
+        at = start - dt.timedelta(hours=hours)
+        if at > now:
+            _enqueue(send_reminder, at, assignment_id=assignment_id, hours=hours, start=iso(start))
