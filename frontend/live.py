@@ -27,7 +27,11 @@ def live_groups(member: Member | None) -> list[str]:
         return [PUBLIC_GROUP]
     groups = [PUBLIC_GROUP, events.member_group(member.id)]
     groups += [events.community_group(cid) for cid in sorted(role_map(member))]
-    groups += [events.staff_group(cid) for cid in staff_communities(member)]
+    if member.is_superuser:
+        # Every staff event is also addressed to this group (see events.record).
+        groups.append(events.SUPERUSER_GROUP)
+    else:
+        groups += [events.staff_group(cid) for cid in staff_communities(member)]
     return groups
 
 

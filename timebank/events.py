@@ -46,11 +46,20 @@ def community_group(community_id: int) -> str:
     return f"community-{community_id}"
 
 
+# Superusers' sockets join this group, and every community's staff group.
+SUPERUSER_GROUP = "superusers"
+
+
 def record(groups: str | Iterable[str], type: str, data: dict[str, Any]) -> Event:
     """Write an event for `groups` in the current transaction; publish it after commit."""
-    targets = sorted({groups} if isinstance(groups, str) else set(groups))
-    if not targets:
+    chosen = {groups} if isinstance(groups, str) else set(groups)
+    if not chosen:
         raise ValueError("an event needs at least one group")
+    if any(g.startswith("staff-") for g in chosen):
+        # Superusers are staff of every community, including ones created
+        # after their socket connected.
+        chosen.add(SUPERUSER_GROUP)
+    targets = sorted(chosen)
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:

@@ -222,3 +222,57 @@ async def test_cross_site_browser_origin_is_rejected():
 async def test_record_requires_a_group():
     with pytest.raises(ValueError):
         await database_sync_to_async(events.record)([], "x.y", {})
+
+
+async def test_superuser_sees_people_events_live():
+    """The acceptance path: a superuser logs in, creates a community and a member,
+    and receives both events on /ws/live/."""
+    from tests.factories import MemberFactory
+
+    @database_sync_to_async
+    def make_root() -> str:
+        root = MemberFactory(is_superuser=True, is_staff=True)
+        return token_issue(member=root)[0]
+
+    token = await make_root()
+    comm = await _connect(f"token={token}")
+
+    @database_sync_to_async
+    def act() -> None:
+        from django.test import Client
+
+        client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+        r = client.post(
+            "/api/v1/communities",
+            {
+                "name": "上沙社区",
+                "street": "沙头街道",
+                "district": "福田区",
+                "center": {"lat": 22.53, "lon": 114.03},
+            },
+            content_type="application/json",
+        )
+        assert r.status_code == 201, r.content
+        cid = r.json()["id"]
+        r = client.post(
+            f"/api/v1/communities/{cid}/members",
+            {
+                "phone": "13700000001",
+                "name": "黄义工",
+                "password": "Harbour-2026-x",
+                "roles": ["volunteer"],
+            },
+            content_type="application/json",
+        )
+        assert r.status_code == 201, r.content
+
+    await act()
+    first = await comm.receive_json_from(timeout=5)
+    assert first["type"] == "community.created"
+    # The community did not exist when the socket connected; its staff events
+    # still reach the superuser.
+    second = await comm.receive_json_from(timeout=5)
+    assert second["type"] == "member.registered"
+    assert second["data"]["phone"] == "137****0001"
+    assert second["id"] > first["id"]
+    await comm.disconnect()

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from timebank import permissions
+from timebank import events, permissions
 from timebank.auth import (
     login_check_throttle,
     login_clear_failures,
@@ -47,7 +47,7 @@ def community_create(
     permissions.require(actor, "community.create")
     try:
         with transaction.atomic():
-            return Community.objects.create(
+            community = Community.objects.create(
                 name=name.strip(),
                 street=street.strip(),
                 district=district.strip(),
@@ -55,8 +55,14 @@ def community_create(
                 center_lon=center_lon,
                 residents=residents,
             )
+            events.record(
+                [events.SUPERUSER_GROUP, events.member_group(actor.id)],
+                "community.created",
+                {"community": community.id, "name": community.name, "street": community.street},
+            )
     except IntegrityError:
         raise Conflict(_("该街道下已有同名社区"), code="community_exists") from None
+    return community
 
 
 def _check_grantable(actor: Member, community: Community, role_names: Sequence[str]) -> None:
@@ -142,6 +148,18 @@ def member_register(
                     for r in role_names
                 ]
             )
+            events.record(
+                [events.staff_group(community.id), events.member_group(member.id)],
+                "member.registered",
+                {
+                    "member": member.id,
+                    "name": member.name,
+                    "phone": member.masked_phone,
+                    "community": community.id,
+                    "roles": role_names,
+                    "proxy": proxy,
+                },
+            )
     except IntegrityError:
         raise Conflict(_("该手机号已注册"), code="phone_taken") from None
     return member
@@ -151,9 +169,15 @@ def role_grant(*, actor: Member, member: Member, community: Community, role: str
     permissions.require(actor, "member.register", community.id)
     _check_grantable(actor, community, [role])
     with transaction.atomic():
-        obj, _created = Role.objects.get_or_create(
+        obj, created = Role.objects.get_or_create(
             member=member, community=community, role=role, defaults={"granted_by": actor}
         )
+        if created:
+            events.record(
+                [events.staff_group(community.id), events.member_group(member.id)],
+                "role.granted",
+                {"member": member.id, "community": community.id, "role": role},
+            )
     permissions.forget_roles(member)
     return obj
 
@@ -202,6 +226,15 @@ def relation_record(
             relation=INVERSE_RELATION[relation],
             recorded_by=actor,
             community=community,
+        )
+        events.record(
+            [
+                events.staff_group(community.id),
+                events.member_group(member.id),
+                events.member_group(relative.id),
+            ],
+            "relation.recorded",
+            {"member": member.id, "relative": relative.id, "relation": relation},
         )
     return forward
 
