@@ -101,6 +101,9 @@ class Member(AbstractBaseUser, PermissionsMixin):
         on_delete=models.SET_NULL,
         related_name="proxy_registrations",
     )
+    elder_mode = models.BooleanField(
+        _("长者模式"), default=False, help_text=_("更大的字号和更高的对比度")
+    )
     is_active = models.BooleanField(_("有效"), default=True)
     is_staff = models.BooleanField(_("可进入后台"), default=False)
     date_joined = models.DateTimeField(_("加入时间"), default=timezone.now)
