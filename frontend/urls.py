@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from frontend.views import core, people
+from frontend.views import core, people, volunteer
 
 app_name = "frontend"
 
@@ -14,4 +14,14 @@ urlpatterns = [
     path("prefs/elder-mode", people.toggle_elder_mode, name="elder-mode"),
     path("staff/register", people.register_person, name="register"),
     path("staff/directory", people.directory, name="directory"),
+    path("v/", volunteer.home, name="v-home"),
+    path("v/shifts", volunteer.shift_find, name="v-shifts"),
+    path("v/shifts/<int:shift_id>", volunteer.shift_detail, name="v-shift"),
+    path("v/shifts/<int:shift_id>/signup", volunteer.shift_signup, name="v-signup"),
+    path("v/schedule", volunteer.schedule, name="v-schedule"),
+    path("v/assignments/<int:assignment_id>/cancel", volunteer.assignment_cancel, name="v-cancel"),
+    path("v/assignments/<int:assignment_id>/accept", volunteer.offer_accept, name="v-accept"),
+    path("v/check-in", volunteer.check_in, name="v-checkin"),
+    path("v/hours", volunteer.hours, name="v-hours"),
+    path("v/profile", volunteer.profile, name="v-profile"),
 ]

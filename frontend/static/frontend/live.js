@@ -66,3 +66,55 @@ export function connect() {
 }
 
 connect();
+
+// Regions marked data-refresh-on="type1 type2" are re-fetched from the server
+// and swapped in place when such an event arrives: the server stays the only
+// truth, and a plain reload shows the same thing.
+const pending = new Map();
+async function refreshRegion(el) {
+  const key = el.id;
+  if (!key || pending.get(key)) return;
+  pending.set(key, true);
+  try {
+    const resp = await fetch(location.href, { headers: { "X-Live-Refresh": "1" }, credentials: "same-origin" });
+    if (!resp.ok) return;
+    const doc = new DOMParser().parseFromString(await resp.text(), "text/html");
+    const fresh = doc.getElementById(key);
+    if (fresh) {
+      el.innerHTML = fresh.innerHTML;
+      startCountdowns(el);
+    }
+  } finally {
+    pending.delete(key);
+  }
+}
+
+document.addEventListener("live:frame", (ev) => {
+  const type = ev.detail.type;
+  document.querySelectorAll("[data-refresh-on]").forEach((el) => {
+    const types = el.dataset.refreshOn.split(/\s+/);
+    if (types.includes(type) || types.some((t) => t.endsWith(".*") && type.startsWith(t.slice(0, -1)))) {
+      refreshRegion(el);
+    }
+  });
+  if (type === "shift.seats_changed") {
+    const d = ev.detail.data;
+    document.querySelectorAll(`[data-shift-seats="${d.shift}"]`).forEach((el) => {
+      el.textContent = String(d.seats_left);
+    });
+  }
+});
+
+// <time data-countdown="ISO"> shows minutes:seconds left, for offers on hold.
+function startCountdowns(root) {
+  root.querySelectorAll("time[data-countdown]").forEach((el) => {
+    const until = Date.parse(el.dataset.countdown);
+    const tick = () => {
+      const left = Math.max(0, Math.round((until - Date.now()) / 1000));
+      el.textContent = `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}`;
+      if (left > 0) setTimeout(tick, 1000);
+    };
+    tick();
+  });
+}
+startCountdowns(document);
