@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from frontend.views import core, people, volunteer
+from frontend.views import core, people, staff, volunteer
 
 app_name = "frontend"
 
@@ -14,6 +14,13 @@ urlpatterns = [
     path("prefs/elder-mode", people.toggle_elder_mode, name="elder-mode"),
     path("staff/register", people.register_person, name="register"),
     path("staff/directory", people.directory, name="directory"),
+    path("staff/needs", staff.needs_board, name="s-needs"),
+    path("staff/coverage", staff.coverage, name="s-coverage"),
+    path("staff/verify", staff.verify_queue, name="s-verify"),
+    path("staff/verify/<int:assignment_id>", staff.verify_one, name="s-verify-one"),
+    path(
+        "staff/shifts/<int:shift_id>/candidates", staff.shift_candidates_page, name="s-candidates"
+    ),
     path("v/", volunteer.home, name="v-home"),
     path("v/shifts", volunteer.shift_find, name="v-shifts"),
     path("v/shifts/<int:shift_id>", volunteer.shift_detail, name="v-shift"),

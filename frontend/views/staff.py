@@ -1,0 +1,229 @@
+"""Social worker pages (社工): needs board, coverage, hours to verify, and a
+shift's candidates. Writes go through the same services as the API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
+
+from frontend.forms_util import add_service_error
+from frontend.views.people import staff_community_id
+from matching import selectors as msel
+from matching.candidates import shift_candidates
+from matching.models import Assignment, AssignmentStatus, Category, Need, Shift
+from matching.services import attendance
+from matching.services.needs import ShiftSpec, need_post
+from timebank.errors import ApplicationError
+from timebank.people.models import Member
+from timebank.people.selectors import community_get
+from timebank.permissions import require
+
+S = AssignmentStatus
+
+
+def _me(request: HttpRequest) -> Member:
+    return request.user  # type: ignore[return-value]
+
+
+def _forbidden(request: HttpRequest, exc: ApplicationError) -> HttpResponse:
+    return render(request, "frontend/forbidden.html", {"detail": exc.detail}, status=exc.status)
+
+
+class NeedForm(forms.Form):
+    title = forms.CharField(label=_("标题"), max_length=200)
+    category = forms.ChoiceField(label=_("类别"), choices=Category.choices)
+    priority = forms.TypedChoiceField(
+        label=_("优先级（5 为最需要兜底）"),
+        coerce=int,
+        choices=[(i, str(i)) for i in range(1, 6)],
+        initial=3,
+    )
+    address = forms.CharField(label=_("地址"), max_length=300)
+    lat = forms.FloatField(label=_("纬度"), min_value=-90, max_value=90)
+    lon = forms.FloatField(label=_("经度"), min_value=-180, max_value=180)
+    skills = forms.CharField(label=_("所需技能（逗号分隔）"), required=False, max_length=300)
+    languages = forms.CharField(
+        label=_("所需语言（逗号分隔，如 yue）"), required=False, max_length=100
+    )
+    description = forms.CharField(
+        label=_("说明"), required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    start = forms.DateTimeField(
+        label=_("开始时间"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+    end = forms.DateTimeField(
+        label=_("结束时间"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+    headcount = forms.IntegerField(label=_("需要人数"), min_value=1, max_value=200, initial=1)
+    weeks = forms.IntegerField(
+        label=_("每周重复次数（1 为不重复）"), min_value=1, max_value=52, initial=1, required=False
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("start") and data.get("end") and data["end"] <= data["start"]:
+            self.add_error("end", _("结束时间必须晚于开始时间"))
+        return data
+
+
+def _split(text: str) -> list[str]:
+    return [p.strip() for p in text.replace("，", ",").split(",") if p.strip()]
+
+
+@login_required
+def needs_board(request: HttpRequest) -> HttpResponse:
+    try:
+        cid = staff_community_id(request, "need.create")
+    except ApplicationError as exc:
+        return _forbidden(request, exc)
+    community = community_get(community_id=cid)
+    form = NeedForm(
+        request.POST or None,
+        initial={"lat": community.center_lat, "lon": community.center_lon},
+    )
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        weeks = d.get("weeks") or 1
+        try:
+            need = need_post(
+                actor=_me(request),
+                community=community,
+                title=d["title"],
+                category=d["category"],
+                priority=d["priority"],
+                lat=d["lat"],
+                lon=d["lon"],
+                address=d["address"],
+                skills=_split(d["skills"]),
+                languages=_split(d["languages"]),
+                description=d["description"],
+                shifts=[ShiftSpec(start=d["start"], end=d["end"], headcount=d["headcount"])],
+                recurrence=f"FREQ=WEEKLY;COUNT={weeks}" if weeks > 1 else None,
+            )
+        except ApplicationError as exc:
+            add_service_error(form, exc)
+        else:
+            messages.success(request, gettext("已发布：%(t)s") % {"t": need.title})
+            return redirect(f"{request.path}?community={cid}")
+    needs = (
+        Need.objects.filter(community=community)
+        .annotate(
+            shift_count=Count("shifts", filter=Q(shifts__cancelled_at__isnull=True)),
+        )
+        .order_by("-id")[:50]
+    )
+    return render(
+        request, "frontend/staff/needs.html", {"form": form, "needs": needs, "community": community}
+    )
+
+
+@login_required
+def coverage(request: HttpRequest) -> HttpResponse:
+    """Upcoming shifts, filled and unfilled, the most vulnerable first (兜底)."""
+    try:
+        cid = staff_community_id(request, "assignment.manage")
+    except ApplicationError as exc:
+        return _forbidden(request, exc)
+    community = community_get(community_id=cid)
+    now = timezone.now()
+    shifts = list(
+        Shift.objects.filter(
+            community=community,
+            cancelled_at__isnull=True,
+            end__gt=now,
+            start__lt=now + dt.timedelta(days=14),
+        )
+        .select_related("need")
+        .order_by("-need__priority", "start")[:200]
+    )
+    by_priority: dict[int, dict[str, int]] = {}
+    for s in shifts:
+        row = by_priority.setdefault(s.need.priority, {"seats": 0, "filled": 0})
+        row["seats"] += s.headcount
+        row["filled"] += min(s.seats_taken, s.headcount)
+    summary = [
+        {
+            "priority": p,
+            **row,
+            "pct": round(100 * row["filled"] / row["seats"]) if row["seats"] else 100,
+        }
+        for p, row in sorted(by_priority.items(), reverse=True)
+    ]
+    return render(
+        request,
+        "frontend/staff/coverage.html",
+        {"community": community, "shifts": shifts, "summary": summary},
+    )
+
+
+class VerifyForm(forms.Form):
+    minutes = forms.IntegerField(label=_("核定分钟"), min_value=0, max_value=1440, required=False)
+    reason = forms.CharField(label=_("调整原因"), required=False, max_length=300)
+
+
+@login_required
+def verify_queue(request: HttpRequest) -> HttpResponse:
+    try:
+        cid = staff_community_id(request, "assignment.verify")
+    except ApplicationError as exc:
+        return _forbidden(request, exc)
+    rows = list(
+        Assignment.objects.filter(community_id=cid, status=S.CHECKED_OUT)
+        .select_related("volunteer", "shift__need")
+        .order_by("end")[:100]
+    )
+    return render(
+        request,
+        "frontend/staff/verify.html",
+        {"rows": rows, "community": community_get(community_id=cid)},
+    )
+
+
+@login_required
+@require_POST
+def verify_one(request: HttpRequest, assignment_id: int) -> HttpResponse:
+    form = VerifyForm(request.POST)
+    try:
+        a = msel.assignment_get(assignment_id=assignment_id)
+        if not form.is_valid():
+            messages.error(request, gettext("核定分钟须在 0 到 1440 之间"))
+        else:
+            attendance.assignment_verify(
+                actor=_me(request),
+                assignment=a,
+                minutes=form.cleaned_data["minutes"],
+                reason=form.cleaned_data["reason"] or "",
+            )
+            messages.success(request, gettext("已核验，时长已记入时间银行。"))
+    except ApplicationError as exc:
+        messages.error(request, str(exc.detail))
+    return redirect(request.POST.get("next") or "frontend:s-verify")
+
+
+@login_required
+def shift_candidates_page(request: HttpRequest, shift_id: int) -> HttpResponse:
+    try:
+        shift = msel.shift_get(shift_id=shift_id)
+        require(_me(request), "assignment.manage", shift.community_id)
+    except ApplicationError as exc:
+        return _forbidden(request, exc)
+    return render(
+        request,
+        "frontend/staff/candidates.html",
+        {
+            "shift": shift,
+            "roster": msel.shift_roster(shift=shift),
+            "candidates": shift_candidates(shift=shift, k=5),
+        },
+    )

@@ -1,0 +1,95 @@
+"""Social worker pages: post a need, watch coverage, verify hours, see candidates."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from matching.models import Assignment, Need
+from matching.services.attendance import assignment_check_in, assignment_check_out
+from matching.services.signups import signup_create
+from timebank.ledger.selectors import ledger_summary
+
+pytestmark = pytest.mark.django_db
+
+
+def _client(member) -> Client:
+    c = Client()
+    c.force_login(member)
+    return c
+
+
+def _local(hours: float) -> str:
+    when = timezone.localtime(timezone.now() + dt.timedelta(hours=hours))
+    return when.strftime("%Y-%m-%dT%H:%M")
+
+
+def _post_need(c: Client, people, **over):
+    body = {
+        "title": "周末社区清洁",
+        "category": "cleanup",
+        "priority": "5",
+        "address": "香蜜公园东门",
+        "lat": "22.55",
+        "lon": "114.05",
+        "skills": "",
+        "languages": "",
+        "description": "",
+        "start": _local(48),
+        "end": _local(50),
+        "headcount": "3",
+        "weeks": "2",
+        "community": people.community.id,
+    }
+    body.update(over)
+    return c.post("/staff/needs", body)
+
+
+def test_post_need_with_weekly_recurrence(people):
+    c = _client(people.alice)
+    assert c.get("/staff/needs").status_code == 200
+    r = _post_need(c, people)
+    assert r.status_code == 302, r.content.decode()[:3000]
+    need = Need.objects.get(title="周末社区清洁")
+    assert need.shifts.count() == 2
+    assert "周末社区清洁" in c.get("/staff/needs").content.decode()
+
+
+def test_post_need_errors_are_inline(people):
+    c = _client(people.alice)
+    r = _post_need(c, people, end=_local(47))
+    assert r.status_code == 200 and 'role="alert"' in r.content.decode()
+    r = _post_need(c, people, lat="95")
+    assert r.status_code == 200
+    assert not Need.objects.exists()
+
+
+def test_volunteers_cannot_open_staff_pages(people):
+    c = _client(people.bob)
+    for path in ["/staff/needs", "/staff/coverage", "/staff/verify"]:
+        assert c.get(path).status_code == 403
+
+
+def test_coverage_verify_and_candidates(people):
+    c = _client(people.alice)
+    _post_need(c, people, start=_local(0.05), end=_local(1), weeks="1")
+    shift = Need.objects.get().shifts.get()
+    a, _ = signup_create(volunteer=people.bob, shift_id=shift.id)
+    page = c.get("/staff/coverage").content.decode()
+    assert "1 / 3" in page
+    assert c.get(f"/staff/shifts/{shift.id}/candidates").status_code == 200
+    assignment_check_in(actor=people.alice, assignment=a, token=None)
+    assignment_check_out(actor=people.alice, assignment=a, token=None)
+    assert "王志愿" in c.get("/staff/verify").content.decode()
+    r = c.post(f"/staff/verify/{a.id}", {"minutes": "60", "reason": "现场确认"})
+    assert r.status_code == 302
+    a.refresh_from_db()
+    assert a.status == "verified" and a.verified_minutes == 60
+    assert ledger_summary(member=people.bob).balance_minutes == 60
+    # Verifying again credits nothing more.
+    c.post(f"/staff/verify/{a.id}", {"minutes": "60"})
+    assert ledger_summary(member=people.bob).balance_minutes == 60
+    assert Assignment.objects.get(pk=a.pk).transfer_id is not None
