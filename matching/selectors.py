@@ -20,6 +20,7 @@ from matching.models import (
     Assignment,
     AssignmentStatus,
     Need,
+    Notification,
     Rating,
     Shift,
     VolunteerProfile,
@@ -250,6 +251,10 @@ def calendar_assignments(*, member_id: int) -> list[Assignment]:
         .filter(volunteer_id=member_id, status__in=[S.OFFERED, *COMMITTED], end__gte=since)
         .order_by("start", "id")
     )
+
+
+def inbox(*, member: Member) -> QuerySet[Notification]:
+    return Notification.objects.filter(member=member)
 
 
 def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

@@ -18,7 +18,8 @@ from django_tasks import task
 from matching.models import Assignment, AssignmentStatus, Shift
 from matching.notifications import notify
 from matching.services.common import iso, no_show_grace
-from matching.services.signups import no_shows_mark, offers_expire_due
+from matching.services.noshows import no_shows_mark
+from matching.services.signups import offers_expire_due
 
 log = logging.getLogger(__name__)
 

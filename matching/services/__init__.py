@@ -9,7 +9,9 @@ from matching.services.attendance import (
     service_minutes,
     shift_qr_token,
 )
+from matching.services.inbox import notification_mark_read
 from matching.services.needs import ShiftSpec, expand_recurrence, need_cancel, need_post
+from matching.services.noshows import no_shows_mark, no_shows_mark_due
 from matching.services.profiles import (
     calendar_token_rotate,
     can_manage,
@@ -19,8 +21,6 @@ from matching.services.profiles import (
 from matching.services.ratings import rating_create
 from matching.services.signups import (
     assignment_cancel,
-    no_shows_mark,
-    no_shows_mark_due,
     offer_accept,
     offers_expire_due,
     profile_ensure,
@@ -40,6 +40,7 @@ __all__ = [
     "need_post",
     "no_shows_mark",
     "no_shows_mark_due",
+    "notification_mark_read",
     "offer_accept",
     "offers_expire_due",
     "parse_availability",

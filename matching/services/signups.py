@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Sum
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -31,7 +31,6 @@ from matching.selectors import waitlist_position
 from matching.services.common import (
     iso,
     late_cancel_window,
-    no_show_grace,
     offer_hold,
     record_assignment,
     record_seats,
@@ -60,7 +59,7 @@ def profile_ensure(*, member: Member) -> VolunteerProfile:
     return profile
 
 
-def _lock_shift(shift_id: int) -> Shift:
+def lock_shift(shift_id: int) -> Shift:
     try:
         return Shift.objects.select_for_update().select_related("need").get(pk=shift_id)
     except Shift.DoesNotExist:
@@ -148,7 +147,7 @@ def signup_create(*, volunteer: Member, shift_id: int) -> tuple[Assignment, int 
     try:
         with transaction.atomic(durable=True):
             profile = VolunteerProfile.objects.select_for_update().get(pk=volunteer.pk)
-            shift = _lock_shift(shift_id)
+            shift = lock_shift(shift_id)
             now = timezone.now()
             expire_offers_locked(shift=shift, now=now)
             if shift.cancelled_at is not None or shift.need.status != NeedStatus.OPEN:
@@ -268,7 +267,7 @@ def offers_expire_due(*, now: dt.datetime | None = None, shift_id: int | None = 
     total = 0
     for sid in sorted(set(due.values_list("shift_id", flat=True))):
         with transaction.atomic(durable=True):
-            total += expire_offers_locked(shift=_lock_shift(sid), now=now)
+            total += expire_offers_locked(shift=lock_shift(sid), now=now)
     return total
 
 
@@ -285,7 +284,7 @@ def offer_accept(*, actor: Member, assignment: Assignment) -> Assignment:
         raise Forbidden(_("只能确认自己的递补名额"), code="not_your_assignment")
     with transaction.atomic(durable=True):
         profile = VolunteerProfile.objects.select_for_update().get(pk=actor.pk)
-        shift = _lock_shift(assignment.shift_id)
+        shift = lock_shift(assignment.shift_id)
         now = timezone.now()
         expire_offers_locked(shift=shift, now=now)
         a = _lock_assignment(assignment.pk)
@@ -327,7 +326,7 @@ def assignment_cancel(*, actor: Member, assignment: Assignment, reason: str) -> 
     profile_ensure(member=assignment.volunteer)
     with transaction.atomic(durable=True):
         VolunteerProfile.objects.select_for_update().get(pk=assignment.volunteer_id)
-        shift = _lock_shift(assignment.shift_id)
+        shift = lock_shift(assignment.shift_id)
         now = timezone.now()
         expire_offers_locked(shift=shift, now=now)
         a = _lock_assignment(assignment.pk)
@@ -404,52 +403,3 @@ def shift_cancel_locked(*, shift: Shift, actor: Member, reason: str, now: dt.dat
             data={"assignment": a.id, "shift": shift.id},
         )
     record_seats(shift)
-
-
-def no_shows_mark(*, shift_id: int, now: dt.datetime | None = None) -> int:
-    """Mark everyone confirmed who never checked in as a no-show, once the shift
-    has ended plus the grace period."""
-    now = now or timezone.now()
-    with transaction.atomic(durable=True):
-        shift = _lock_shift(shift_id)
-        if shift.end + no_show_grace() > now:
-            return 0
-        missing = list(
-            Assignment.objects.select_for_update().filter(shift=shift, status=S.CONFIRMED)
-        )
-        for a in missing:
-            a.status = S.NO_SHOW
-            a.save(update_fields=["status"])
-            record_assignment(a, "assignment.no_show")
-        # Lapsed offers and the waitlist of a finished shift are closed too.
-        Assignment.objects.filter(shift=shift, status__in=[S.OFFERED, S.WAITLISTED]).update(
-            status=S.EXPIRED, offer_expires_at=None
-        )
-        held = Assignment.objects.filter(
-            shift=shift, status__in=[S.CHECKED_IN, S.CHECKED_OUT, S.VERIFIED]
-        ).count()
-        if held != shift.seats_taken:
-            Shift.objects.filter(pk=shift.pk).update(seats_taken=held)
-    return len(missing)
-
-
-def no_shows_mark_due(*, now: dt.datetime | None = None, volunteer_id: int | None = None) -> int:
-    """Lazily mark no-shows for every shift past its grace period (reads call this,
-    so correctness does not depend on the task worker)."""
-    now = now or timezone.now()
-    due = Assignment.objects.filter(status=S.CONFIRMED, end__lte=now - no_show_grace())
-    if volunteer_id is not None:
-        due = due.filter(volunteer_id=volunteer_id)
-    total = 0
-    for sid in sorted(set(due.values_list("shift_id", flat=True))):
-        total += no_shows_mark(shift_id=sid, now=now)
-    return total
-
-
-def committed_minutes(volunteer_id: int) -> int:
-    return int(
-        Assignment.objects.filter(volunteer_id=volunteer_id, status=S.VERIFIED).aggregate(
-            total=Sum("verified_minutes")
-        )["total"]
-        or 0
-    )

@@ -1,0 +1,1 @@
+"""The matching API, split by concept; `matching.api.router` assembles it."""

@@ -1,0 +1,221 @@
+"""Needs and shifts: posting, browsing, sign-up, roster, QR and candidates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import segno
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from ninja import Query, Router, Schema
+
+from matching import selectors, services
+from matching.candidates import shift_candidates
+from matching.endpoints.shapes import (
+    assignment_out,
+    me_of,
+    need_out,
+    shift_out,
+)
+from matching.models import Shift
+from matching.schemas import (
+    AssignmentOut,
+    CandidateOut,
+    NeedIn,
+    NeedOut,
+    QrOut,
+    ReasonIn,
+    ShiftOut,
+    ShiftPage,
+    SignupOut,
+)
+from matching.services.common import iso
+from timebank import permissions
+from timebank.errors import NotFound, field_error
+from timebank.people.selectors import community_get, member_get
+
+router = Router(tags=["matching"])
+
+
+# --- needs -----------------------------------------------------------------------
+
+
+@router.post("/needs", response={201: NeedOut}, url_name="matching-need-create")
+def need_create(request: HttpRequest, payload: NeedIn) -> tuple[int, dict[str, Any]]:
+    community = community_get(community_id=payload.community)
+    beneficiary = None
+    if payload.beneficiary is not None:
+        permissions.require(me_of(request), "need.create", community.id)
+        try:
+            beneficiary = member_get(member_id=payload.beneficiary)
+        except NotFound:
+            raise field_error(
+                "beneficiary", _("找不到该服务对象"), code="beneficiary_not_found"
+            ) from None
+    need = services.need_post(
+        actor=me_of(request),
+        community=community,
+        title=payload.title,
+        category=payload.category,
+        priority=payload.priority,
+        lat=payload.location.lat,
+        lon=payload.location.lon,
+        address=payload.location.address,
+        skills=payload.skills,
+        languages=payload.languages,
+        shifts=[services.ShiftSpec(s.start, s.end, s.headcount) for s in payload.shifts],
+        description=payload.description,
+        beneficiary=beneficiary,
+        recurrence=payload.recurrence,
+        space_id=payload.space,
+    )
+    return 201, need_out(need)
+
+
+@router.get("/needs/{need_id}", response=NeedOut, url_name="matching-need-detail")
+def need_detail(request: HttpRequest, need_id: int) -> dict[str, Any]:
+    need = selectors.need_get(need_id=need_id)
+    if not (
+        me_of(request).is_superuser or need.community_id in permissions.role_map(me_of(request))
+    ):
+        raise NotFound(_("找不到该需求"), code="need_not_found")
+    return need_out(need)
+
+
+@router.post("/needs/{need_id}/cancel", response=NeedOut, url_name="matching-need-cancel")
+def need_cancel(request: HttpRequest, need_id: int, payload: ReasonIn) -> dict[str, Any]:
+    need = services.need_cancel(
+        actor=me_of(request), need=selectors.need_get(need_id=need_id), reason=payload.reason
+    )
+    return need_out(need)
+
+
+# --- shifts ----------------------------------------------------------------------
+
+
+class ShiftQuery(Schema):
+    start_from: str | None = None
+    to: str | None = None
+    category: str | None = None
+    community: int | None = None
+    near: str | None = None
+    radius_km: float | None = None
+    open_only: bool = False
+    my_skills: bool = False
+    limit: int | None = None
+    cursor: str | None = None
+
+
+def _when(value: str | None, field: str) -> Any:
+    if value is None:
+        return None
+    from django.utils.dateparse import parse_date, parse_datetime
+
+    try:
+        parsed = parse_datetime(value)
+        if parsed is None and (day := parse_date(value)) is not None:
+            parsed = timezone.datetime(day.year, day.month, day.day)  # type: ignore[attr-defined]
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise field_error(field, _("时间格式应为 ISO 8601"), code="invalid_datetime")
+    return timezone.make_aware(parsed) if timezone.is_naive(parsed) else parsed
+
+
+@router.get("/shifts", response=ShiftPage, url_name="matching-shift-list")
+def shift_list(request: HttpRequest, filters: Query[ShiftQuery]) -> dict[str, Any]:
+    # `from` is a Python keyword, so it is read from the query string directly.
+    start_from = _when(request.GET.get("from", filters.start_from), "from")
+    start_to = _when(filters.to, "to")
+    if start_from and start_to and start_to <= start_from:
+        raise field_error("to", _("结束时间必须晚于开始时间"), code="invalid_period")
+    services.offers_expire_due()
+    rows, cursor = selectors.shift_list(
+        member=me_of(request),
+        filters=selectors.ShiftFilters(
+            start_from=start_from,
+            start_to=start_to,
+            category=filters.category,
+            community=filters.community,
+            near=selectors.parse_near(filters.near),
+            radius_km=filters.radius_km,
+            open_only=filters.open_only,
+            my_skills=filters.my_skills,
+        ),
+        limit=filters.limit,
+        cursor=filters.cursor,
+    )
+    return {"items": [shift_out(s) for s in rows], "next_cursor": cursor}
+
+
+def _visible_shift(request: HttpRequest, shift_id: int) -> Shift:
+    shift = selectors.shift_get(shift_id=shift_id)
+    me = me_of(request)
+    if not (me.is_superuser or shift.community_id in permissions.role_map(me)):
+        raise NotFound(_("找不到该班次"), code="shift_not_found")
+    return shift
+
+
+@router.get("/shifts/{shift_id}", response=ShiftOut, url_name="matching-shift-detail")
+def shift_detail(request: HttpRequest, shift_id: int) -> dict[str, Any]:
+    services.offers_expire_due(shift_id=shift_id)
+    return shift_out(_visible_shift(request, shift_id))
+
+
+@router.get(
+    "/shifts/{shift_id}/assignments", response=list[AssignmentOut], url_name="matching-roster"
+)
+def shift_roster(request: HttpRequest, shift_id: int) -> list[dict[str, Any]]:
+    """Coordinators see everyone: confirmed, waitlisted, who declined, who has not answered."""
+    shift = _visible_shift(request, shift_id)
+    permissions.require(me_of(request), "assignment.manage", shift.community_id)
+    services.offers_expire_due(shift_id=shift_id)
+    return [assignment_out(a) for a in selectors.shift_roster(shift=shift)]
+
+
+@router.get("/shifts/{shift_id}/qr", response=QrOut, url_name="matching-shift-qr")
+def shift_qr(request: HttpRequest, shift_id: int) -> dict[str, Any]:
+    shift = _visible_shift(request, shift_id)
+    token, expires = services.shift_qr_token(actor=me_of(request), shift=shift)
+    svg = segno.make(token, error="m").svg_inline(scale=4)
+    return {"token": token, "expires_at": iso(expires), "svg": svg}
+
+
+@router.post(
+    "/shifts/{shift_id}/signups",
+    response={201: SignupOut, 202: SignupOut},
+    url_name="matching-signup",
+)
+def signup(request: HttpRequest, shift_id: int) -> tuple[int, dict[str, Any]]:
+    a, position = services.signup_create(volunteer=me_of(request), shift_id=shift_id)
+    if position is None:
+        return 201, {"assignment": assignment_out(a), "status": "confirmed"}
+    return 202, {
+        "assignment": assignment_out(a, position=position),
+        "status": "waitlisted",
+        "position": position,
+    }
+
+
+@router.get(
+    "/shifts/{shift_id}/candidates", response=list[CandidateOut], url_name="matching-candidates"
+)
+def candidates(request: HttpRequest, shift_id: int, k: int = 5) -> list[dict[str, Any]]:
+    shift = _visible_shift(request, shift_id)
+    permissions.require(me_of(request), "assignment.manage", shift.community_id)
+    if not 1 <= k <= 50:
+        raise field_error("k", _("k 须在 1 到 50 之间"), code="invalid_k")
+    return [
+        {
+            "volunteer": c.volunteer_id,
+            "name": c.name,
+            "score": c.score,
+            "distance_km": c.distance_km,
+            "week_minutes": c.week_minutes,
+            "visits": c.visits,
+            "reliability": c.reliability,
+            "reasons": c.reasons,
+        }
+        for c in shift_candidates(shift=shift, k=k)
+    ]
