@@ -1,0 +1,314 @@
+"""Decomposition for scale: split, solve the parts in parallel, merge.
+
+``decompose`` splits a problem into parts that can be solved independently:
+
+* exactly, when the whole feasibility graph can be built: its connected
+  components (volunteers, shifts and rooms linked by candidate pairs, pins and
+  previous pairs), packed together so that tiny components share one model;
+* geographically, for district-size problems (many streets, 街道): a recursive
+  median split of the map into street-sized regions, each with the shifts held
+  and the volunteers living there.  Candidate pairs across a border are cut; each
+  part then carries ``coverage_slack``, an upper bound on the coverage those cut
+  pairs could add, so that summed part bounds stay proven bounds.
+
+The web app runs parts as separate background tasks, so ``decompose``,
+``solve`` and ``merge_solutions`` are public and take only plain data.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+
+import numpy as np
+
+from .assemble import evaluate
+from .feasibility import Feasibility, prefilter
+from .model import DEFAULT_TIME_LIMIT_S, ProgressFn, default_workers, solve_feasibility, solve_one
+from .types import Location, Objective, Pair, Placement, Problem, Progress, Solution, Unfilled
+
+# Components are packed into parts of at most this many candidate triples.
+PART_TRIPLES = 150_000
+# Above this many volunteer x shift pairs, building the full feasibility graph
+# costs more than it saves: split by geography first.
+GEO_SPLIT_PAIRS = 20_000_000
+# Shifts per geographic region: about one street (街道) at generated densities.
+REGION_SHIFTS = 1_500
+
+
+class _DSU:
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+
+    def find(self, a: int) -> int:
+        root = a
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[a] != root:
+            self.parent[a], a = root, self.parent[a]
+        return root
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[rb] = ra
+
+
+def _part(problem: Problem, vols: Sequence[int], shifts: Sequence[int], slack: int = 0) -> Problem:
+    vset = {problem.volunteers[i].id for i in vols}
+    sset = {problem.shifts[i].id for i in shifts}
+    space_ids = {sp for i in shifts for sp in problem.shifts[i].spaces}
+    return replace(
+        problem,
+        volunteers=tuple(problem.volunteers[i] for i in sorted(vols)),
+        shifts=tuple(problem.shifts[i] for i in sorted(shifts)),
+        history=tuple(h for h in problem.history if h.volunteer in vset),
+        fixed=tuple(p for p in problem.fixed if p.shift in sset and p.volunteer in vset),
+        previous=tuple(p for p in problem.previous if p.shift in sset and p.volunteer in vset),
+        spaces=tuple(sp for sp in problem.spaces if sp.id in space_ids),
+        coverage_slack=slack,
+    )
+
+
+def _shift_point(problem: Problem, si: int) -> Location:
+    s = problem.shifts[si]
+    if s.location is not None:
+        return s.location
+    sp = {x.id: x for x in problem.spaces}[s.spaces[0]]
+    return sp.location
+
+
+def decompose(problem: Problem, *, max_part_triples: int = PART_TRIPLES) -> list[Problem]:
+    """Independent parts of ``problem`` (see module docstring); ``[problem]`` if one."""
+    if len(problem.volunteers) * len(problem.shifts) > GEO_SPLIT_PAIRS:
+        return _geo_split(problem)
+    return _components(problem, prefilter(problem), max_part_triples)
+
+
+def _components(problem: Problem, feas: Feasibility, max_part_triples: int) -> list[Problem]:
+    n_v = len(problem.volunteers)
+    n_s = len(problem.shifts)
+    dsu = _DSU(n_v + n_s + len(problem.spaces))
+    keys: list[int] = np.unique(feas.tri_shift * max(1, n_v) + feas.tri_vol).tolist()
+    for key in keys:
+        s, v = divmod(int(key), max(1, n_v))
+        dsu.union(v, n_v + s)
+    for p in (*problem.fixed, *problem.previous):
+        dsu.union(feas.vol_index[p.volunteer], n_v + feas.shift_index[p.shift])
+    for si, shift in enumerate(problem.shifts):
+        for sp in shift.spaces:
+            dsu.union(n_v + si, n_v + n_s + feas.space_index[sp])
+    size = np.bincount(feas.tri_shift, minlength=n_s) if feas.n_triples else np.zeros(n_s)
+    comps: dict[int, tuple[list[int], list[int], list[int]]] = {}
+    orphans: list[int] = []
+    for v in range(n_v):
+        comps.setdefault(dsu.find(v), ([], [], [0]))[0].append(v)
+    for si in range(n_s):
+        root = dsu.find(n_v + si)
+        comp = comps.setdefault(root, ([], [], [0]))
+        if not comp[0]:
+            # No candidate at all: its unfilled reason must be judged against
+            # every volunteer, so it goes to a part that holds them all.
+            orphans.append(si)
+            continue
+        comp[1].append(si)
+        comp[2][0] += int(size[si])
+    real = [c for c in comps.values() if c[1]]
+    if len(real) <= 1 and not orphans:
+        return [problem]
+    real.sort(key=lambda c: -c[2][0])
+    bins: list[tuple[list[int], list[int], list[int]]] = []
+    for vols, shifts, weight in real:
+        for b in bins:
+            if b[2][0] + weight[0] <= max_part_triples:
+                b[0].extend(vols)
+                b[1].extend(shifts)
+                b[2][0] += weight[0]
+                break
+        else:
+            bins.append((list(vols), list(shifts), [weight[0]]))
+    parts = [_part(problem, vols, shifts) for vols, shifts, _ in bins]
+    if orphans:
+        parts.append(_part(problem, range(n_v), orphans))
+    return parts
+
+
+def _geo_split(problem: Problem) -> list[Problem]:
+    n_v = len(problem.volunteers)
+    n_s = len(problem.shifts)
+    cos = math.cos(math.radians(float(np.mean([v.location.lat for v in problem.volunteers]))))
+    s_xy = np.array([[p.lat, p.lon * cos] for p in (_shift_point(problem, i) for i in range(n_s))])
+    v_xy = np.array([[v.location.lat, v.location.lon * cos] for v in problem.volunteers])
+    leaves: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def split(si: np.ndarray, vi: np.ndarray) -> None:
+        if si.size <= REGION_SHIFTS:
+            leaves.append((si, vi))
+            return
+        pts = s_xy[si]
+        axis = int(np.argmax(pts.max(axis=0) - pts.min(axis=0)))
+        cut = float(np.median(pts[:, axis]))
+        left = pts[:, axis] <= cut
+        if left.all() or not left.any():
+            leaves.append((si, vi))
+            return
+        vleft = v_xy[vi, axis] <= cut
+        split(si[left], vi[vleft])
+        split(si[~left], vi[~vleft])
+
+    split(np.arange(n_s), np.arange(n_v))
+    shift_leaf = np.zeros(n_s, dtype=np.int64)
+    vol_leaf = np.zeros(n_v, dtype=np.int64)
+    for k, (si, vi) in enumerate(leaves):
+        shift_leaf[si] = k
+        vol_leaf[vi] = k
+    # Shifts that may share a room, and pinned or previous pairs, must not be cut.
+    shift_idx = {s.id: i for i, s in enumerate(problem.shifts)}
+    vol_idx = {v.id: i for i, v in enumerate(problem.volunteers)}
+    room_leaf: dict[str, int] = {}
+    for k, shift in enumerate(problem.shifts):
+        for sp in shift.spaces:
+            room_leaf.setdefault(sp, int(shift_leaf[k]))
+        if shift.spaces:
+            shift_leaf[k] = room_leaf[shift.spaces[0]]
+    for p in (*problem.fixed, *problem.previous):
+        vol_leaf[vol_idx[p.volunteer]] = shift_leaf[shift_idx[p.shift]]
+    parts: list[Problem] = []
+    for k in range(len(leaves)):
+        in_shifts: list[int] = np.flatnonzero(shift_leaf == k).tolist()
+        in_vols: list[int] = np.flatnonzero(vol_leaf == k).tolist()
+        if not in_shifts:
+            continue
+        outside: list[int] = np.flatnonzero(vol_leaf != k).tolist()
+        parts.append(_part(problem, in_vols, in_shifts, _cut_slack(problem, in_shifts, outside)))
+    return parts
+
+
+def _cut_slack(problem: Problem, shifts: list[int], outside: list[int]) -> int:
+    """Upper bound on the coverage the cut pairs of these shifts could add."""
+    if not outside or not shifts:
+        return 0
+    probe = replace(
+        problem,
+        volunteers=tuple(problem.volunteers[i] for i in outside),
+        shifts=tuple(problem.shifts[i] for i in shifts),
+        history=(),
+        fixed=(),
+        previous=(),
+    )
+    feas = prefilter(probe, count_only=True)
+    return sum(
+        s.weight * min(s.headcount, f.available)
+        for s, f in zip(probe.shifts, feas.funnel, strict=True)
+    )
+
+
+def merge_solutions(
+    problem: Problem, solutions: Sequence[Solution], *, seconds: float | None = None
+) -> Solution:
+    """One solution for ``problem`` from the solutions of its ``decompose`` parts."""
+    pairs = list(dict.fromkeys(p for s in solutions for p in s.assignments))
+    placements: list[Placement] = [p for s in solutions for p in (s.placements or ())]
+    unfilled: list[Unfilled] = [u for s in solutions for u in s.unfilled]
+    obj = evaluate(problem, pairs, placements)
+    bound = sum(s.objective.coverage_bound for s in solutions)
+    statuses = {s.status for s in solutions}
+    if "INFEASIBLE" in statuses:
+        status = "INFEASIBLE"
+    elif "UNKNOWN" in statuses:
+        status = "UNKNOWN"
+    elif statuses <= {"OPTIMAL"} and obj.coverage >= bound:
+        status = "OPTIMAL"
+    else:
+        status = "FEASIBLE"
+    return Solution(
+        status=status,
+        assignments=tuple(sorted(pairs, key=lambda p: (p.shift, p.volunteer))),
+        unfilled=tuple(sorted(unfilled, key=lambda u: u.shift)),
+        objective=replace(obj, coverage_bound=max(bound, obj.coverage)),
+        solve_seconds=seconds
+        if seconds is not None
+        else max((s.solve_seconds for s in solutions), default=0.0),
+        placements=tuple(placements) if problem.has_placements else None,
+    )
+
+
+def _solve_part(problem: Problem, limit: float, cpsat_workers: int) -> Solution:
+    return solve_one(problem, time_limit_s=limit, workers=cpsat_workers)
+
+
+def solve(
+    problem: Problem,
+    *,
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+    workers: int | None = None,
+    on_progress: ProgressFn | None = None,
+) -> Solution:
+    """Solve ``problem`` within about ``time_limit_s`` seconds of wall time.
+
+    ``workers`` is the number of processes for independent parts, and the
+    number of CP-SAT threads when the problem is one part (default: the CPUs).
+    ``on_progress`` receives coverage, bound and elapsed time as they improve.
+    """
+    t0 = time.monotonic()
+    n_workers = workers or default_workers()
+    if len(problem.volunteers) * len(problem.shifts) > GEO_SPLIT_PAIRS:
+        parts = _geo_split(problem)
+    else:
+        feas = prefilter(problem)
+        parts = _components(problem, feas, PART_TRIPLES)
+    if len(parts) == 1:
+        if parts[0] is not problem:
+            feas = prefilter(parts[0])
+        return solve_feasibility(
+            feas, time_limit_s=time_limit_s, workers=n_workers, on_progress=on_progress, started=t0
+        )
+    sizes = [max(1, len(p.volunteers)) * max(1, len(p.shifts)) for p in parts]
+    n_proc = max(1, min(n_workers, len(parts)))
+    cpsat_workers = max(1, (os.cpu_count() or 1) // n_proc)
+    remaining = max(0.5, time_limit_s - (time.monotonic() - t0))
+    lane = sum(sizes) / n_proc
+    # Parts run largest first; each gets a share of the time proportional to
+    # its size within its lane, leaving a margin for process start and merging.
+    limits = [max(0.5, min(0.85 * remaining, 0.85 * remaining * sz / lane)) for sz in sizes]
+    order = sorted(range(len(parts)), key=lambda i: -sizes[i])
+    results: dict[int, Solution] = {}
+
+    def report() -> None:
+        if on_progress:
+            done = list(results.values())
+            on_progress(
+                Progress(
+                    "parts",
+                    sum(s.objective.coverage for s in done),
+                    sum(s.objective.coverage_bound for s in done),
+                    time.monotonic() - t0,
+                )
+            )
+
+    if n_proc == 1:
+        for i in order:
+            results[i] = _solve_part(parts[i], limits[i], n_workers)
+            report()
+    else:
+        # spawn, not fork: CP-SAT runs threads, and forking a threaded process
+        # (the Django worker, a test runner) can deadlock the child.
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=n_proc, mp_context=ctx) as pool:
+            futures = {
+                pool.submit(_solve_part, parts[i], limits[i], cpsat_workers): i for i in order
+            }
+            for fut in futures:
+                results[futures[fut]] = fut.result()
+                report()
+    return merge_solutions(
+        problem, [results[i] for i in range(len(parts))], seconds=time.monotonic() - t0
+    )
+
+
+__all__ = ["Objective", "Pair", "decompose", "merge_solutions", "solve"]
