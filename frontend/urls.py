@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from frontend.views import core, people, staff, volunteer
+from frontend.views import core, manager, people, resident, staff, volunteer
 
 app_name = "frontend"
 
@@ -21,6 +21,19 @@ urlpatterns = [
     path(
         "staff/shifts/<int:shift_id>/candidates", staff.shift_candidates_page, name="s-candidates"
     ),
+    path("r/spaces", resident.spaces, name="r-spaces"),
+    path("r/spaces/<int:space_id>", resident.space_week, name="r-space"),
+    path("r/spaces/<int:space_id>/waitlist", resident.waitlist, name="r-waitlist"),
+    path("r/reserve", resident.reserve, name="r-reserve"),
+    path("r/reservations", resident.mine, name="r-mine"),
+    path("r/reservations/<int:reservation_id>/cancel", resident.cancel, name="r-cancel"),
+    path("r/reservations/<int:reservation_id>/accept", resident.accept_offer, name="r-accept"),
+    path("r/ratings/<int:assignment_id>", resident.rate, name="r-rate"),
+    path("m/spaces", manager.my_spaces, name="m-spaces"),
+    path("m/spaces/<int:space_id>/rules", manager.space_rules, name="m-rules"),
+    path("m/spaces/<int:space_id>/gate", manager.gate, name="m-gate"),
+    path("m/spaces/<int:space_id>/gate/check-in", manager.gate_check_in, name="m-gate-checkin"),
+    path("m/spaces/<int:space_id>/utilisation", manager.utilisation, name="m-util"),
     path("v/", volunteer.home, name="v-home"),
     path("v/shifts", volunteer.shift_find, name="v-shifts"),
     path("v/shifts/<int:shift_id>", volunteer.shift_detail, name="v-shift"),
