@@ -416,7 +416,7 @@ def reservation_book(
     # Standalone, the booking is its own durable transaction (retried if chosen
     # as a deadlock victim). Called inside another service's transaction (a
     # need that books its room), it joins it as a savepoint.
-    joined = transaction.get_connection().in_atomic_block
+    joined = in_caller_transaction()
 
     def attempt() -> Reservation:
         with transaction.atomic(durable=not joined):
@@ -448,6 +448,13 @@ def reservation_book(
         if is_exclusion_violation(exc):
             raise Conflict(_("该时段已被预订"), code="slot_taken") from None
         raise
+
+
+def in_caller_transaction() -> bool:
+    """True inside someone else's atomic block. The outermost blocks a test case
+    opens do not count, exactly as Django's own durability check ignores them."""
+    blocks = getattr(transaction.get_connection(), "atomic_blocks", [])
+    return bool(blocks) and not getattr(blocks[-1], "_from_testcase", False)
 
 
 def retry_deadlocks(fn: Callable[[], T], *, attempts: int = 5) -> T:
