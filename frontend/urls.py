@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from frontend.views import core, manager, people, resident, staff, volunteer
+from frontend.views import core, dashboard, manager, people, resident, staff, volunteer
 
 app_name = "frontend"
 
@@ -14,6 +14,7 @@ urlpatterns = [
     path("prefs/elder-mode", people.toggle_elder_mode, name="elder-mode"),
     path("staff/register", people.register_person, name="register"),
     path("staff/directory", people.directory, name="directory"),
+    path("staff/dashboard", dashboard.dashboard, name="dashboard"),
     path("staff/needs", staff.needs_board, name="s-needs"),
     path("staff/coverage", staff.coverage, name="s-coverage"),
     path("staff/verify", staff.verify_queue, name="s-verify"),

@@ -93,3 +93,19 @@ def test_coverage_verify_and_candidates(people):
     c.post(f"/staff/verify/{a.id}", {"minutes": "60"})
     assert ledger_summary(member=people.bob).balance_minutes == 60
     assert Assignment.objects.get(pk=a.pk).transfer_id is not None
+
+
+def test_dashboard_shows_rates_and_density(people):
+    c = _client(people.alice)
+    _post_need(c, people, start=_local(0.05), end=_local(1), weeks="1")
+    shift = Need.objects.get().shifts.get()
+    a, _ = signup_create(volunteer=people.bob, shift_id=shift.id)
+    assignment_check_in(actor=people.alice, assignment=a, token=None)
+    assignment_check_out(actor=people.alice, assignment=a, token=None)
+    c.post(f"/staff/verify/{a.id}", {"minutes": "45"})
+    page = c.get("/staff/dashboard").content.decode()
+    assert "<svg" in page
+    # One need, responded to and resolved: both rates are 100 %.
+    assert page.count("100%") >= 2
+    assert "1 / 1" in page
+    assert _client(people.bob).get("/staff/dashboard").status_code == 403
