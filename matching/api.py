@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from ninja import Router
 
-from matching.endpoints import assignments, needs, volunteers
+from matching.endpoints import assignments, needs, runs, volunteers
 
 router = Router(tags=["matching"])
 router.add_router("", needs.router)
 router.add_router("", assignments.router)
 router.add_router("", volunteers.router)
+router.add_router("", runs.router)

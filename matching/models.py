@@ -424,3 +424,103 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id}: {self.title}"
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", _("排队中")
+    RUNNING = "running", _("计算中")
+    FINISHED = "finished", _("已完成")
+    FAILED = "failed", _("失败")
+
+
+class MatchingRun(models.Model):
+    """One optimizer run (智能匹配) over a community's open shifts in a period.
+
+    Solved by a task, never in a request; the result becomes proposals that a
+    social worker applies in whole or in part.
+    """
+
+    community = models.ForeignKey(
+        "people.Community", verbose_name=_("社区"), on_delete=models.PROTECT, related_name="+"
+    )
+    period_start = models.DateTimeField(_("开始"))
+    period_end = models.DateTimeField(_("结束"))
+    time_limit_s = models.PositiveIntegerField(_("时间上限（秒）"), default=10)
+    status = models.CharField(
+        _("状态"), max_length=20, choices=RunStatus.choices, default=RunStatus.QUEUED
+    )
+    progress = models.JSONField(_("进度"), default=dict, blank=True)
+    objective = models.JSONField(_("目标值"), default=dict, blank=True)
+    bound = models.IntegerField(_("覆盖上界"), null=True, blank=True)
+    solver_status = models.CharField(_("求解状态"), max_length=20, blank=True)
+    unfilled = models.JSONField(_("未满足"), default=list, blank=True)
+    error = models.CharField(_("错误"), max_length=500, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("发起人"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("发起时间"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("完成时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("匹配运行")
+        verbose_name_plural = _("匹配运行")
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(period_end__gt=F("period_start")), name="run_period_not_empty"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} ({self.status})"
+
+
+class ProposalStatus(models.TextChoices):
+    PROPOSED = "proposed", _("待采纳")
+    APPLIED = "applied", _("已采纳")
+    SKIPPED = "skipped", _("未能采纳")
+
+
+class Proposal(models.Model):
+    """A proposed (shift, volunteer) pair from a run, not yet a commitment."""
+
+    run = models.ForeignKey(
+        MatchingRun, verbose_name=_("匹配运行"), on_delete=models.CASCADE, related_name="proposals"
+    )
+    shift = models.ForeignKey(
+        Shift, verbose_name=_("班次"), on_delete=models.CASCADE, related_name="+"
+    )
+    volunteer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("志愿者"),
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    status = models.CharField(
+        _("状态"), max_length=20, choices=ProposalStatus.choices, default=ProposalStatus.PROPOSED
+    )
+    reason = models.CharField(_("原因"), max_length=40, blank=True)
+    assignment = models.ForeignKey(
+        Assignment,
+        verbose_name=_("报名"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("匹配建议")
+        verbose_name_plural = _("匹配建议")
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "shift", "volunteer"], name="proposal_unique_per_run"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.volunteer_id}→{self.shift_id} ({self.status})"

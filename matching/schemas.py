@@ -254,3 +254,63 @@ class NotificationOut(Schema):
 class NotificationPage(Schema):
     items: list[NotificationOut]
     next_cursor: str | None
+
+
+class RunIn(Schema):
+    community: int
+    start: dt.datetime = Field(..., alias="from")
+    to: dt.datetime
+    time_limit_s: int = 10
+
+
+class RunCreatedOut(Schema):
+    id: int
+    status: str
+
+
+class ProposalOut(Schema):
+    id: int
+    shift: int
+    volunteer: int
+    volunteer_name: str
+    title: str
+    start: str
+    end: str
+    status: str
+    reason: str
+
+
+class UnfilledOut(Schema):
+    shift: int
+    missing: int
+    reason: str
+
+
+class RunOut(Schema):
+    id: int
+    community: int
+    status: str
+    solver_status: str
+    period: dict[str, str | None]
+    progress: dict[str, object]
+    objective: dict[str, object]
+    bound: int | None
+    unfilled: list[UnfilledOut]
+    error: str
+    proposals: list[ProposalOut]
+
+
+class ApplyIn(Schema):
+    proposal_ids: list[int] | None = None
+
+
+class ApplySkippedOut(Schema):
+    id: int
+    reason: str
+
+
+class ApplyOut(Schema):
+    run: int
+    applied: list[int]
+    skipped: list[ApplySkippedOut]
+    at: str | None

@@ -94,3 +94,11 @@ def schedule_reminders(assignment_id: int) -> None:
         at = start - dt.timedelta(hours=hours)
         if at > now:
             _enqueue(send_reminder, at, assignment_id=assignment_id, hours=hours, start=iso(start))
+
+
+@task(queue_name="matching")
+def solve_run(run_id: int) -> str:
+    """Solve a matching run on any worker; progress and the result go out as events."""
+    from matching.services.runs import run_execute
+
+    return str(run_execute(run_id=run_id).status)
