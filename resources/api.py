@@ -12,7 +12,7 @@ from ninja import Field, Query, Router, Schema
 
 from resources import allocation, booking, lifecycle, selectors, services
 from resources.availability import space_availability
-from resources.models import Closure, Reservation, ReservationStatus, Space
+from resources.models import ACTIVE_STATUSES, Closure, Reservation, ReservationStatus, Space
 from resources.schemas import (
     AvailabilityOut,
     CheckInIn,
@@ -77,6 +77,14 @@ def space_out(space: Space, *, distance: float | None = None) -> dict[str, Any]:
     }
 
 
+def shown_status(r: Reservation, now: dt.datetime) -> str:
+    """A lapse the worker has not processed yet reads as already happened, the
+    same way availability already treats the slot as free."""
+    if r.status in ACTIVE_STATUSES and r.live_until is not None and r.live_until <= now:
+        return "released" if r.status == ReservationStatus.CONFIRMED else "expired"
+    return str(r.status)
+
+
 def reservation_out(r: Reservation) -> dict[str, Any]:
     return {
         "id": r.pk,
@@ -84,7 +92,7 @@ def reservation_out(r: Reservation) -> dict[str, Any]:
         "member": r.member_id,
         "start": local(r.start),
         "end": local(r.end),
-        "status": r.status,
+        "status": shown_status(r, timezone.now()),
         "party_size": r.party_size,
         "companions": r.companions or [],
         "hold_expires_at": local(r.live_until) if r.status == ReservationStatus.HELD else None,
