@@ -15,8 +15,10 @@ from matching.models import (
     Assignment,
     AvailabilityException,
     AvailabilityWindow,
+    MatchingRun,
     Need,
     Notification,
+    Proposal,
     Rating,
     Shift,
     VolunteerProfile,
@@ -104,3 +106,24 @@ class NotificationAdmin(admin.ModelAdmin[Notification]):
     list_filter = ("kind",)
     search_fields = ("member__name", "title")
     raw_id_fields = ("member",)
+
+
+class ProposalInline(admin.TabularInline[Proposal, MatchingRun]):
+    model = Proposal
+    extra = 0
+    fields = ("shift", "volunteer", "status", "reason", "assignment")
+    readonly_fields = fields
+    can_delete = False
+
+
+@admin.register(MatchingRun)
+class MatchingRunAdmin(admin.ModelAdmin[MatchingRun]):
+    """Runs are started and applied through the API so locks and events hold."""
+
+    list_display = ("id", "community", "status", "solver_status", "bound", "created_at")
+    list_filter = ("status", "community")
+    readonly_fields = ("progress", "objective", "bound", "solver_status", "unfilled", "error")
+    inlines = [ProposalInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

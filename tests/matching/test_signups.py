@@ -11,6 +11,7 @@ from django.utils import timezone
 from matching import services
 from matching.models import Assignment, Shift
 from tests.conftest import problem
+from tests.matching.conftest import at as at_h
 from timebank.models import Event
 
 pytestmark = pytest.mark.django_db
@@ -277,3 +278,37 @@ def test_no_show_after_grace(api, people, post):
     assert Assignment.objects.get(pk=aid).status == "no_show"
     assert profile["reliability"]["no_shows"] == 1
     assert profile["reliability"]["score"] < 1
+
+
+def test_events_reach_the_volunteer_staff_and_community_groups(api, people, post):
+    from timebank.events import community_group, member_group, staff_group
+    from timebank.models import EventRecipient
+
+    shift_id = post.shift(headcount=1)
+    api.post(f"/shifts/{shift_id}/signups", as_=people.bob)
+    confirmed = Event.objects.get(type="assignment.confirmed")
+    groups = set(EventRecipient.objects.filter(event=confirmed).values_list("group", flat=True))
+    assert {member_group(people.bob.id), staff_group(people.community.id)} <= groups
+    assert not any(g.startswith("community-") for g in groups)
+    assert confirmed.data["shift"] == shift_id
+    seats = Event.objects.filter(type="shift.seats_changed").last()
+    assert seats is not None
+    assert seats.data["seats_left"] == 0
+    seat_groups = set(EventRecipient.objects.filter(event=seats).values_list("group", flat=True))
+    assert community_group(people.community.id) in seat_groups
+
+
+def test_need_status_follows_the_seats(api, people, post):
+    need = post.need(
+        shifts=[
+            {"start": at_h(48), "end": at_h(50), "headcount": 1},
+            {"start": at_h(72), "end": at_h(74), "headcount": 1},
+        ]
+    )
+    first, second = (s["id"] for s in need["shifts"])
+    assert api.get(f"/needs/{need['id']}", as_=people.bob).json()["status"] == "open"
+    api.post(f"/shifts/{first}/signups", as_=people.bob)
+    assert api.get(f"/needs/{need['id']}", as_=people.bob).json()["status"] == "partly_filled"
+    api.post(f"/shifts/{second}/signups", as_=post.volunteer())
+    assert api.get(f"/needs/{need['id']}", as_=people.bob).json()["status"] == "filled"
+    assert api.get(f"/needs/{need['id']}", as_=people.frank).status_code == 404
