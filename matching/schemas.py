@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Literal
 
 from ninja import Field, Schema
+from pydantic import AliasChoices, field_validator
 
 CategoryLiteral = Literal["elder_care", "escort", "tutoring", "cleanup", "event", "other"]
 
@@ -121,7 +122,12 @@ class ReasonIn(Schema):
 
 
 class CheckIn(Schema):
-    token: str | None = Field(None, max_length=300, description="the shift's QR token")
+    token: str | None = Field(
+        None,
+        max_length=300,
+        description="the shift's QR token",
+        validation_alias=AliasChoices("token", "qr_token", "qr"),
+    )
     travel_minutes: int = Field(0, description="check-out only: travel to subtract")
 
 
@@ -152,10 +158,20 @@ class SkillIO(Schema):
     cert_expires: dt.date | None = None
 
 
+WEEKDAY_NAMES = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
+
+
 class WindowIO(Schema):
-    weekday: int = Field(..., ge=0, le=6, description="0 = Monday")
+    weekday: int = Field(..., ge=0, le=6, description='0 = Monday; "mon".."sun" also accepted')
     start: dt.time
     end: dt.time
+
+    @field_validator("weekday", mode="before")
+    @classmethod
+    def _day_name(cls, value: object) -> object:
+        if isinstance(value, str) and value[:3].lower() in WEEKDAY_NAMES:
+            return WEEKDAY_NAMES[value[:3].lower()]
+        return value
 
 
 class ExceptionIO(Schema):
@@ -172,11 +188,20 @@ class PointIO(Schema):
 
 
 class ProfileIn(Schema):
-    skills: list[SkillIO] | None = Field(None, max_length=50)
+    """Every field is optional: only the parts sent are replaced."""
+
+    skills: list[SkillIO] | None = Field(
+        None, max_length=50, description='[{name, cert_expires?}] or plain names: ["first_aid"]'
+    )
     languages: list[str] | None = Field(None, max_length=10)
-    home: PointIO | None = None
+    home: PointIO | None = Field(None, validation_alias=AliasChoices("home", "location"))
     travel_radius_km: float | None = Field(None, gt=0, le=100)
-    weekly_limit_minutes: int | None = Field(None, ge=0, le=7 * 24 * 60)
+    weekly_limit_minutes: int | None = Field(
+        None,
+        ge=0,
+        le=7 * 24 * 60,
+        validation_alias=AliasChoices("weekly_limit_minutes", "weekly_minutes"),
+    )
     preferred_categories: list[CategoryLiteral] | None = None
     notify_email: str | None = Field(None, max_length=254)
     availability: list[WindowIO] | None = Field(None, max_length=100)
@@ -184,6 +209,13 @@ class ProfileIn(Schema):
         None, max_length=500, description='quick entry: "mon-fri 18:00-21:00; sat 09:00-12:00"'
     )
     exceptions: list[ExceptionIO] | None = Field(None, max_length=200)
+
+    @field_validator("skills", mode="before")
+    @classmethod
+    def _plain_skill_names(cls, value: object) -> object:
+        if isinstance(value, list):
+            return [{"name": v} if isinstance(v, str) else v for v in value]
+        return value
 
 
 class ReliabilityOut(Schema):

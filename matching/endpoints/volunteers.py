@@ -46,7 +46,12 @@ def profile_me(request: HttpRequest) -> dict[str, Any]:
     return profile_out(selectors.profile_get(member=me_of(request)))
 
 
-@router.put("/volunteers/me", response=ProfileOut, url_name="matching-profile-me-update")
+@router.api_operation(
+    ["PUT", "PATCH"],
+    "/volunteers/me",
+    response=ProfileOut,
+    url_name="matching-profile-me-update",
+)
 def profile_me_update(request: HttpRequest, payload: ProfileIn) -> dict[str, Any]:
     services.profile_update(
         actor=me_of(request), member=me_of(request), changes=payload.dict(exclude_unset=True)
@@ -92,7 +97,12 @@ def profile_detail(request: HttpRequest, member_id: int) -> dict[str, Any]:
     return profile_out(selectors.profile_get(member=member))
 
 
-@router.put("/volunteers/{member_id}", response=ProfileOut, url_name="matching-profile-update")
+@router.api_operation(
+    ["PUT", "PATCH"],
+    "/volunteers/{member_id}",
+    response=ProfileOut,
+    url_name="matching-profile-update",
+)
 def profile_update(request: HttpRequest, member_id: int, payload: ProfileIn) -> dict[str, Any]:
     member = _profile_member(request, member_id)
     services.profile_update(

@@ -197,3 +197,11 @@ def test_ratings_after_verification(api, people, post):
     by_cat = api.get(f"/communities/{people.community.id}/ratings", as_=people.alice).json()
     assert by_cat == [{"category": "escort", "average": 4.0, "count": 2}]
     assert api.get(f"/communities/{people.community.id}/ratings", as_=people.bob).status_code == 403
+
+
+def test_qr_token_field_aliases(api, people, booked):
+    shift_id, aid = booked
+    with later(120):
+        token = qr(api, people, shift_id)
+        r = api.post(f"/assignments/{aid}/check-in", {"qr_token": token}, as_=people.bob)
+    assert r.status_code == 200, r.content

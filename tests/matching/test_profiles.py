@@ -87,3 +87,21 @@ def test_staff_read_and_edit_others_volunteers_do_not(api, people):
     assert api.get(f"/volunteers/{people.frank.id}", as_=people.alice).status_code == 403
     assert api.get("/volunteers/999999", as_=people.alice).status_code == 404
     assert api.get("/volunteers/me").status_code == 401
+
+
+def test_short_forms_are_accepted(api, people):
+    """Plain skill names, day names, `location` and PATCH all work."""
+    r = api.patch(
+        "/volunteers/me",
+        {
+            "skills": ["first_aid"],
+            "location": {"lat": 22.55, "lon": 114.05},
+            "availability": [{"weekday": "sat", "start": "09:00", "end": "12:00"}],
+        },
+        as_=people.bob,
+    )
+    assert r.status_code == 200, r.content
+    body = r.json()
+    assert body["skills"] == [{"name": "first_aid", "cert_expires": None}]
+    assert body["home"] == {"lat": 22.55, "lon": 114.05}
+    assert body["availability"] == [{"weekday": 5, "start": "09:00:00", "end": "12:00:00"}]
