@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from ninja import Field as NField
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 
 from timebank import permissions
 from timebank.errors import Conflict, InvalidInput, NotFound
@@ -87,19 +87,20 @@ def transfer_out(transfer: Transfer) -> dict[str, Any]:
 
 def _idempotent(
     request: HttpRequest, scope: str, body: dict[str, Any], write: Callable[[str | None], Transfer]
-) -> tuple[int, Any]:
+) -> Status[Any]:
     """Run a transfer-making write once per `Idempotency-Key`. The key is also
     stored on the transfer, scoped to the member, as the issue asks."""
     member = _me(request)
     key = request.headers.get("Idempotency-Key")
     stored = f"{scope}:{member.pk}:{key}" if key else None
-    return run_idempotent(
+    status, result = run_idempotent(
         member=member,
         scope=scope,
         key=key,
         body=body,
         write=lambda: (201, transfer_out(write(stored))),
     )
+    return Status(status, result)
 
 
 def _home_community(member: Member, requested: int | None) -> Any:
@@ -204,7 +205,7 @@ def ledger_me_summary(request: HttpRequest, q: Query[YearQuery]) -> dict[str, An
 
 
 @router.post("/ledger/gifts", response={201: TransferOut}, url_name="ledger-gift")
-def ledger_gift(request: HttpRequest, payload: GiftIn) -> tuple[int, Any]:
+def ledger_gift(request: HttpRequest, payload: GiftIn) -> Status[Any]:
     me = _me(request)
     to = member_get(member_id=payload.to)
     community = _home_community(me, payload.community)
@@ -224,7 +225,7 @@ def ledger_gift(request: HttpRequest, payload: GiftIn) -> tuple[int, Any]:
 
 
 @router.post("/ledger/donations", response={201: TransferOut}, url_name="ledger-donate")
-def ledger_donate(request: HttpRequest, payload: DonationIn) -> tuple[int, Any]:
+def ledger_donate(request: HttpRequest, payload: DonationIn) -> Status[Any]:
     me = _me(request)
     community = community_get(community_id=payload.community)
     return _idempotent(
@@ -242,7 +243,7 @@ def ledger_donate(request: HttpRequest, payload: DonationIn) -> tuple[int, Any]:
 
 
 @router.post("/ledger/redemptions", response={201: TransferOut}, url_name="ledger-redeem")
-def ledger_redeem(request: HttpRequest, payload: RedemptionIn) -> tuple[int, Any]:
+def ledger_redeem(request: HttpRequest, payload: RedemptionIn) -> Status[Any]:
     me = _me(request)
     community = community_get(community_id=payload.community)
     member = member_get(member_id=payload.member) if payload.member is not None else me
@@ -265,7 +266,7 @@ def ledger_redeem(request: HttpRequest, payload: RedemptionIn) -> tuple[int, Any
 
 
 @router.post("/ledger/grants", response={201: TransferOut}, url_name="ledger-grant")
-def ledger_grant(request: HttpRequest, payload: GrantIn) -> tuple[int, Any]:
+def ledger_grant(request: HttpRequest, payload: GrantIn) -> Status[Any]:
     me = _me(request)
     community = community_get(community_id=payload.community)
     to = member_get(member_id=payload.to)
@@ -285,7 +286,7 @@ def ledger_grant(request: HttpRequest, payload: GrantIn) -> tuple[int, Any]:
 
 
 @router.post("/ledger/earnings", response={201: TransferOut}, url_name="ledger-earn")
-def ledger_earn(request: HttpRequest, payload: EarningIn) -> tuple[int, Any]:
+def ledger_earn(request: HttpRequest, payload: EarningIn) -> Status[Any]:
     """Staff record verified service done outside the matching flow; idempotent on
     `record_key` (and on `Idempotency-Key`)."""
     me = _me(request)
@@ -323,7 +324,7 @@ def ledger_transfer(request: HttpRequest, transfer_id: int) -> dict[str, Any]:
     response={201: TransferOut},
     url_name="ledger-reverse",
 )
-def ledger_reverse(request: HttpRequest, transfer_id: int, payload: ReverseIn) -> tuple[int, Any]:
+def ledger_reverse(request: HttpRequest, transfer_id: int, payload: ReverseIn) -> Status[Any]:
     me = _me(request)
     transfer = selectors.transfer_get(transfer_id=transfer_id)
     permissions.require(me, "ledger.reverse", transfer.community_id)
@@ -354,13 +355,13 @@ def _certificate_out(request: HttpRequest, cert: Certificate) -> dict[str, Any]:
 @router.post(
     "/ledger/certificates", response={201: CertificateOut}, url_name="ledger-certificate-issue"
 )
-def ledger_certificate_issue(request: HttpRequest, payload: CertificateIn) -> tuple[int, Any]:
+def ledger_certificate_issue(request: HttpRequest, payload: CertificateIn) -> Status[Any]:
     me = _me(request)
     issuer = community_get(community_id=payload.community) if payload.community else None
     cert = certificates.certificate_issue(
         actor=me, volunteer=me, start=payload.start, end=payload.end, issuer=issuer
     )
-    return 201, _certificate_out(request, cert)
+    return Status(201, _certificate_out(request, cert))
 
 
 class CodeQuery(Schema):
@@ -402,9 +403,9 @@ def ledger_certificate_pdf(request: HttpRequest, number: str, q: Query[CodeQuery
     response={200: CertificateOut},
     url_name="ledger-certificate-revoke",
 )
-def ledger_certificate_revoke(request: HttpRequest, number: str, payload: RevokeIn) -> Any:
+def ledger_certificate_revoke(request: HttpRequest, number: str, payload: RevokeIn) -> Status[Any]:
     cert = certificates.certificate_revoke(actor=_me(request), number=number, reason=payload.reason)
-    return 200, _certificate_out(request, cert)
+    return Status(200, _certificate_out(request, cert))
 
 
 class ClearingQuery(Schema):

@@ -131,7 +131,7 @@ def certificate_issue(
         raise field_error("from", _("该期间没有经核实的服务记录"), code="no_verified_service")
     with transaction.atomic(durable=True):
         cert = Certificate.objects.create(
-            number=f"pending-{uuid.uuid4().hex}",
+            number=f"tmp{uuid.uuid4().hex[:24]}",
             volunteer=volunteer,
             issuer=issuer,
             period_start=start,

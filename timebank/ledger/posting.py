@@ -49,11 +49,11 @@ class Posted:
 
 
 def in_durable_block() -> bool:
-    """True when the outermost open transaction is durable (e.g. the one
+    """True when an open transaction is durable (e.g. the one
     `run_idempotent` opens around a write): a ledger service may then join it
     instead of opening its own durable block."""
     conn = transaction.get_connection()
-    return bool(conn.in_atomic_block and conn.atomic_blocks and conn.atomic_blocks[0].durable)
+    return conn.in_atomic_block and any(block.durable for block in conn.atomic_blocks)
 
 
 def ledger_atomic() -> transaction.Atomic:

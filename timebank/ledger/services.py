@@ -369,7 +369,7 @@ def ledger_reverse(
     policy = policy_for(community)
     with ledger_atomic():
         entries = list(transfer.entries.order_by("id"))
-        locked = lock_accounts({e.account_id for e in entries})
+        locked = lock_accounts({e.account_id for e in entries} | {pool_account(community).pk})
         if Transfer.objects.filter(reverses=transfer).exists():
             raise Conflict(_("该转账已冲正"), code="already_reversed")
         debits = [e for e in entries if e.minutes < 0]
@@ -407,6 +407,9 @@ def ledger_reverse(
             reverses=transfer,
             locked=locked,
         )
+        # A reversal may hand back more than the cap allows; the excess goes
+        # to the pool like any other credit.
+        _overflow(posted, community=community, policy=policy)
         events.record(
             events.staff_group(community.pk),
             "ledger.reversed",
