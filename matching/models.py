@@ -105,6 +105,9 @@ class Shift(models.Model):
     end = models.DateTimeField(_("结束"))
     headcount = models.PositiveIntegerField(_("人数"))
     seats_taken = models.PositiveIntegerField(_("已占名额"), default=0)
+    # The room or field booked for this shift once staffed (resources app).
+    reservation_id = models.BigIntegerField(_("场地预约"), null=True, blank=True)
+    space_note = models.CharField(_("场地预约说明"), max_length=300, blank=True)
     cancelled_at = models.DateTimeField(_("取消时间"), null=True, blank=True)
     created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
 

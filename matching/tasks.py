@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_tasks import task
@@ -102,3 +103,27 @@ def solve_run(run_id: int) -> str:
     from matching.services.runs import run_execute
 
     return str(run_execute(run_id=run_id).status)
+
+
+@task(queue_name="default")
+def reserve_space(shift_id: int) -> int | None:
+    from matching.services.spaces import space_reserve_for_shift
+
+    return space_reserve_for_shift(shift_id=shift_id)
+
+
+def after_seat_taken(shift: Shift) -> None:
+    """Once a shift that needs a space is staffed, book the space after commit."""
+    if shift.need.space_id is None or shift.reservation_id is not None:
+        return
+    if shift.seats_taken < shift.headcount:
+        return
+    shift_id = shift.pk
+
+    def enqueue() -> None:
+        try:
+            reserve_space.enqueue(shift_id=shift_id)
+        except Exception:
+            log.exception("enqueueing the space booking of shift %s failed", shift_id)
+
+    transaction.on_commit(enqueue)

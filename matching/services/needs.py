@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from matching.models import Category, Need, NeedStatus, Shift
 from matching.services.common import record_seats
 from timebank import permissions
-from timebank.errors import Conflict, InvalidInput, field_error
+from timebank.errors import Conflict, InvalidInput, NotFound, field_error
 from timebank.people.models import Community, Member
 
 
@@ -157,6 +157,13 @@ def need_post(
         raise field_error(
             "beneficiary", _("服务对象不属于该社区"), code="beneficiary_not_in_community"
         )
+    if space_id is not None:
+        from resources.services import space_get
+
+        try:
+            space_get(space_id=space_id)
+        except NotFound:
+            raise field_error("space", _("场地不存在"), code="space_not_found") from None
     with transaction.atomic(durable=True):
         need = Need.objects.create(
             community=community,

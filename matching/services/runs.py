@@ -36,6 +36,7 @@ from matching.models import (
 from matching.problem import parse_id, problem_for
 from matching.services.common import iso, record_assignment, record_seats
 from matching.services.signups import profile_ensure
+from matching.tasks import after_seat_taken, schedule_reminders
 from timebank import permissions
 from timebank.errors import Conflict, field_error
 from timebank.events import record, staff_group
@@ -268,6 +269,7 @@ def run_apply(
             )
             Shift.objects.filter(pk=shift.pk).update(seats_taken=F("seats_taken") + 1)
             shift.seats_taken += 1
+            after_seat_taken(shift)
             touched.add(shift.pk)
             p.status, p.assignment = ProposalStatus.APPLIED, a
             p.save(update_fields=["status", "assignment"])
@@ -278,7 +280,6 @@ def run_apply(
             record_seats(shifts[shift_id])
 
         def schedule() -> None:
-            from matching.tasks import schedule_reminders
 
             for assignment_id in confirmed:
                 schedule_reminders(assignment_id)

@@ -184,8 +184,11 @@ def signup_create(*, volunteer: Member, shift_id: int) -> tuple[Assignment, int 
 
 
 def _take_seat(shift: Shift) -> None:
+    from matching.tasks import after_seat_taken
+
     Shift.objects.filter(pk=shift.pk).update(seats_taken=F("seats_taken") + 1)
     shift.seats_taken += 1
+    after_seat_taken(shift)
 
 
 def _free_seat(shift: Shift) -> None:
