@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 
 from dateutil.rrule import rrule, rrulestr
@@ -14,8 +15,10 @@ from django.utils.translation import gettext_lazy as _
 from matching.models import Category, Need, NeedStatus, Shift
 from matching.services.common import record_seats
 from timebank import permissions
-from timebank.errors import Conflict, InvalidInput, NotFound, field_error
+from timebank.errors import ApplicationError, Conflict, NotFound, field_error
 from timebank.people.models import Community, Member
+
+log = logging.getLogger(__name__)
 
 
 def max_occurrences() -> int:
@@ -223,9 +226,29 @@ def need_cancel(*, actor: Member, need: Need, reason: str) -> Need:
             raise Conflict(_("该需求已结束或已取消"), code="need_closed")
         locked.status = NeedStatus.CANCELLED
         locked.save(update_fields=["status"])
+        booked: list[int] = []
         for shift in Shift.objects.select_for_update().filter(need=locked, start__gt=now):
             shift_cancel_locked(shift=shift, actor=actor, reason=reason, now=now)
+            if shift.reservation_id is not None:
+                booked.append(shift.reservation_id)
+        if booked:
+            booker_id = locked.created_by_id
+            transaction.on_commit(lambda: _release_spaces(booker_id, booked))
     return locked
 
 
-__all__ = ["InvalidInput", "ShiftSpec", "expand_recurrence", "need_cancel", "need_post"]
+def _release_spaces(booker_id: int, reservation_ids: list[int]) -> None:
+    """Give back the rooms booked for cancelled shifts, as their booker. Runs after
+    commit (the booking service opens its own transaction); a refusal, e.g. past the
+    space's cancellation deadline, is logged for the space manager to handle."""
+    from resources.lifecycle import reservation_cancel
+
+    booker = Member.objects.get(pk=booker_id)
+    for reservation_id in reservation_ids:
+        try:
+            reservation_cancel(actor=booker, reservation_id=reservation_id)
+        except ApplicationError as exc:
+            log.warning("could not release reservation %s: %s", reservation_id, exc.code)
+
+
+__all__ = ["ShiftSpec", "expand_recurrence", "need_cancel", "need_post"]

@@ -312,3 +312,14 @@ def test_need_status_follows_the_seats(api, people, post):
     api.post(f"/shifts/{second}/signups", as_=post.volunteer())
     assert api.get(f"/needs/{need['id']}", as_=people.bob).json()["status"] == "filled"
     assert api.get(f"/needs/{need['id']}", as_=people.frank).status_code == 404
+
+
+def test_shift_list_query_count_does_not_grow_with_rows(
+    api, people, post, django_assert_max_num_queries
+):
+    for i in range(15):
+        post.shift(start=30 + 3 * i)
+    api.get("/volunteers/me", as_=people.bob)  # the profile exists, as for any volunteer
+    with django_assert_max_num_queries(12):
+        r = api.get("/shifts?limit=50&near=22.5410,114.0590", as_=people.bob)
+    assert len(r.json()["items"]) == 15

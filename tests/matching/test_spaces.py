@@ -78,3 +78,19 @@ def test_unknown_space_is_422(api, people):
     r = api.post("/needs", need_body(people.community.id, space=999999), as_=people.alice)
     assert r.status_code == 422
     assert problem(r)["code"] == "space_not_found"
+
+
+def test_cancelling_the_need_releases_its_room(
+    api, people, post, room, django_capture_on_commit_callbacks
+):
+    need = post.need(
+        space=room.pk,
+        shifts=[{"start": tomorrow_at(10), "end": tomorrow_at(12), "headcount": 1}],
+    )
+    shift_id = need["shifts"][0]["id"]
+    api.post(f"/shifts/{shift_id}/signups", as_=people.bob)
+    reservation_id = reserve_space.call(shift_id=shift_id)
+    with django_capture_on_commit_callbacks(execute=True):
+        r = api.post(f"/needs/{need['id']}/cancel", {"reason": "天气原因"}, as_=people.alice)
+    assert r.status_code == 200
+    assert Reservation.objects.get(pk=reservation_id).status == "cancelled"
