@@ -90,6 +90,7 @@ def test_cancelling_the_need_releases_its_room(
     shift_id = need["shifts"][0]["id"]
     api.post(f"/shifts/{shift_id}/signups", as_=people.bob)
     reservation_id = reserve_space.call(shift_id=shift_id)
+    assert reservation_id is not None
     with django_capture_on_commit_callbacks(execute=True):
         r = api.post(f"/needs/{need['id']}/cancel", {"reason": "天气原因"}, as_=people.alice)
     assert r.status_code == 200
