@@ -1,7 +1,11 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
 
+from django.contrib import admin
+from django.http import HttpRequest
+
+from resources.availability import descendants, forget_shapes
 from resources.models import (
     AllocationRequest,
     AllocationRound,
@@ -39,6 +43,11 @@ class SpaceAdmin(admin.ModelAdmin[Space]):
     search_fields = ["name", "address"]
     raw_id_fields = ["parent"]
     inlines = [OpeningWindowInline, SeasonInline, ClosureInline]
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        # Opening rules edited here must reach availability reads at once.
+        forget_shapes([d.pk for d in descendants(form.instance)])
 
 
 @admin.register(Reservation)

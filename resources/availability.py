@@ -12,7 +12,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import F, Q, Sum
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models import F, IntegerField, Q, Sum, Value
 from django.utils import timezone
 
 from resources.models import (
@@ -182,34 +184,80 @@ def descendants(space: Space) -> list[Space]:
     return out
 
 
-def calendar_for(space: Space, start: dt.datetime, end: dt.datetime) -> Calendar:
+@dataclass(frozen=True)
+class Shape:
+    """What changes only when a manager edits a space: its place in the tree and
+    its weekly rules. Cached, so a read costs one query for what does change."""
+
+    lineage: tuple[int, ...]  # the space, then its ancestors
+    below: tuple[int, ...]  # every sub-area under it
+    windows: tuple[tuple[int, dt.time, dt.time, str], ...]
+    seasons: tuple[tuple[dt.date, dt.date, str], ...]
+
+
+# Writes through the services forget the cached shape on commit; the TTL bounds
+# how long an edit made some other way (a raw SQL fix) can go unseen.
+SHAPE_TTL_SECONDS = 300
+
+
+def shape_key(space_id: int) -> str:
+    return f"resources:shape:{space_id}"
+
+
+def load_shape(space: Space) -> Shape:
     """The nearest area in the lineage that has windows lends its windows and
-    seasons (a half pitch opens when its pitch does); closures of any area in
-    the lineage, or below it, close this one (half a pitch under repair
-    closes the full pitch)."""
-    chain = lineage(space)
-    ids = [s.pk for s in chain]
-    closing = ids + [d.pk for d in descendants(space)[1:]]
+    seasons (a half pitch opens when its pitch does)."""
+    chain = [s.pk for s in lineage(space)]
+    below = tuple(d.pk for d in descendants(space)[1:])
     windows = list(
-        OpeningWindow.objects.filter(space_id__in=ids).values_list(
+        OpeningWindow.objects.filter(space_id__in=chain).values_list(
             "space_id", "weekday", "start_time", "end_time", "season"
         )
     )
-    owner = next((s.pk for s in chain if any(w[0] == s.pk for w in windows)), None)
-    chosen = tuple((w[1], w[2], w[3], w[4]) for w in windows if w[0] == owner)
+    owner = next((pk for pk in chain if any(w[0] == pk for w in windows)), space.pk)
     seasons = tuple(
-        SeasonPeriod.objects.filter(space_id=owner if owner is not None else space.pk)
+        SeasonPeriod.objects.filter(space_id=owner)
         .order_by("start_date")
         .values_list("start_date", "end_date", "season")
     )
+    return Shape(
+        lineage=tuple(chain),
+        below=below,
+        windows=tuple((w[1], w[2], w[3], w[4]) for w in windows if w[0] == owner),
+        seasons=seasons,
+    )
+
+
+def shape_of(space: Space) -> Shape:
+    key = shape_key(space.pk)
+    shape = cache.get(key)
+    if not isinstance(shape, Shape):
+        shape = load_shape(space)
+        cache.set(key, shape, SHAPE_TTL_SECONDS)
+    return shape
+
+
+def forget_shapes(space_ids: list[int]) -> None:
+    """Drop cached shapes once the edit that changed them is committed."""
+    keys = [shape_key(pk) for pk in space_ids]
+    transaction.on_commit(lambda: cache.delete_many(keys))
+
+
+def calendar_for(space: Space, start: dt.datetime, end: dt.datetime) -> Calendar:
+    """Opening rules and the closures that touch [start, end). Closures of any
+    area in the lineage, or below it, close this one (half a pitch under
+    repair closes the full pitch)."""
+    shape = shape_of(space)
     closures = tuple(
-        Closure.objects.filter(space_id__in=closing, start__lt=end, end__gt=start)
+        Closure.objects.filter(
+            space_id__in=[*shape.lineage, *shape.below], start__lt=end, end__gt=start
+        )
         .order_by("start")
         .values_list("start", "end", "reason")
     )
     return Calendar(
-        windows=chosen,
-        seasons=seasons,
+        windows=shape.windows,
+        seasons=shape.seasons,
         closures=closures,
         slot=dt.timedelta(minutes=space.slot_minutes),
     )
@@ -270,24 +318,103 @@ def space_availability(
     """The slots of [start, end), each with its status (free, booked, full,
     closed, past) and, for sessions, seats_left."""
     now = now or timezone.now()
+    if space.mode == SpaceMode.EXCLUSIVE:
+        return exclusive_availability(space, start, end, now=now)
     cal = calendar_for(space, start, end)
     grid = slot_grid(cal, start, end)
     closures = [(s, e) for s, e, _reason in cal.closures]
     out: list[dict[str, Any]] = []
-    if space.mode == SpaceMode.SESSION:
-        seats = session_seats(space, start, end, now=now)
-        for s, e in grid:
-            left = max(space.capacity - seats.get(s, 0), 0)
-            status = slot_status(s, e, now=now, closures=closures, busy=left <= 0, full=True)
-            out.append({"start": s, "end": e, "status": status, "seats_left": left})
-        return out
-    ancestors = [a.pk for a in lineage(space)[1:]]
-    busy = busy_intervals(space, start, end, now=now, ancestors=ancestors)
+    seats = session_seats(space, start, end, now=now)
     for s, e in grid:
+        left = max(space.capacity - seats.get(s, 0), 0)
+        status = slot_status(s, e, now=now, closures=closures, busy=left <= 0, full=True)
+        out.append({"start": s, "end": e, "status": status, "seats_left": left})
+    return out
+
+
+def exclusive_availability(
+    space: Space, start: dt.datetime, end: dt.datetime, *, now: dt.datetime
+) -> list[dict[str, Any]]:
+    """The hot read: the cached shape, then blocks and closures in one query."""
+    shape = shape_of(space)
+    lower = start - dt.timedelta(minutes=MAX_DURATION_MINUTES)
+    if connection.vendor == "postgresql":
+        # The same query as the ORM branch below, written once by hand: at
+        # these sizes, building the SQL costs more than running it.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                BUSY_AND_CLOSED_SQL,
+                [
+                    space.pk,
+                    list(shape.lineage[1:]),
+                    now,
+                    lower,
+                    end,
+                    start,
+                    [*shape.lineage, *shape.below],
+                    end,
+                    start,
+                ],
+            )
+            rows = cursor.fetchall()
+    else:
+        rows = busy_and_closed_orm(space, shape, start, end, lower=lower, now=now)
+    busy = merge([(s, e) for s, e, src in rows if src == 0])
+    closures = [(s, e) for s, e, src in rows if src == 1]
+    cal = Calendar(
+        windows=shape.windows,
+        seasons=shape.seasons,
+        closures=(),
+        slot=dt.timedelta(minutes=space.slot_minutes),
+    )
+    out: list[dict[str, Any]] = []
+    for s, e in slot_grid(cal, start, end):
         taken = any(bs < e and be > s for bs, be in busy)
         status = slot_status(s, e, now=now, closures=closures, busy=taken, full=False)
         out.append({"start": s, "end": e, "status": status, "seats_left": None})
     return out
+
+
+BUSY_AND_CLOSED_SQL = """
+    SELECT start, "end", 0 FROM resources_spaceblock
+    WHERE (area_id = %s OR (area_id = ANY(%s::bigint[]) AND kind = 0))
+      AND active AND (live_until IS NULL OR live_until > %s)
+      AND start >= %s AND start < %s AND "end" > %s
+    UNION ALL
+    SELECT start, "end", 1 FROM resources_closure
+    WHERE space_id = ANY(%s::bigint[]) AND start < %s AND "end" > %s
+"""
+
+
+def busy_and_closed_orm(
+    space: Space,
+    shape: Shape,
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    lower: dt.datetime,
+    now: dt.datetime,
+) -> list[tuple[dt.datetime, dt.datetime, int]]:
+    q = Q(area_id=space.pk)
+    if len(shape.lineage) > 1:
+        q |= Q(area_id__in=shape.lineage[1:], kind=BlockKind.OWN)
+    blocks = (
+        SpaceBlock.objects.filter(
+            q, live_q(now), active=True, start__gte=lower, start__lt=end, end__gt=start
+        )
+        .annotate(src=Value(0, output_field=IntegerField()))
+        .order_by()
+        .values_list("start", "end", "src")
+    )
+    closed = (
+        Closure.objects.filter(
+            space_id__in=[*shape.lineage, *shape.below], start__lt=end, end__gt=start
+        )
+        .annotate(src=Value(1, output_field=IntegerField()))
+        .order_by()
+        .values_list("start", "end", "src")
+    )
+    return list(blocks.union(closed, all=True))
 
 
 def slot_status(

@@ -205,6 +205,8 @@ def space_create(
     with transaction.atomic():
         space.save()
         write_opening(space, windows, seasons)
+        # Its ancestors gained a sub-area.
+        av.forget_shapes([a.pk for a in av.lineage(space)])
     return space
 
 
@@ -231,6 +233,8 @@ def space_set_opening(
     windows = parse_windows(opening, opening_template)
     with transaction.atomic():
         write_opening(space, windows, seasons)
+        # Sub-areas without rules of their own borrow these.
+        av.forget_shapes([d.pk for d in av.descendants(space)])
     return space
 
 
