@@ -127,3 +127,42 @@ def after_seat_taken(shift: Shift) -> None:
             log.exception("enqueueing the space booking of shift %s failed", shift_id)
 
     transaction.on_commit(enqueue)
+
+
+@task(queue_name="default")
+def suggest_replacements(shift_id: int) -> int:
+    """Push the top-5 replacement candidates for a shift that lost a volunteer to the
+    community's staff (`shift.replacements`), without waiting for a matching run."""
+    from matching.candidates import shift_candidates
+    from timebank.events import record, staff_group
+
+    shift = Shift.objects.select_related("need").filter(pk=shift_id).first()
+    if shift is None or shift.cancelled_at is not None or shift.seats_left == 0:
+        return 0
+    ranked = shift_candidates(shift=shift, k=5)
+    with transaction.atomic():
+        record(
+            staff_group(shift.community_id),
+            "shift.replacements",
+            {
+                "shift": shift.pk,
+                "seats_left": shift.seats_left,
+                "candidates": [
+                    {
+                        "volunteer": c.volunteer_id,
+                        "name": c.name,
+                        "score": c.score,
+                        "reasons": c.reasons,
+                    }
+                    for c in ranked
+                ],
+            },
+        )
+    return len(ranked)
+
+
+def schedule_replacements(shift_id: int) -> None:
+    try:
+        suggest_replacements.enqueue(shift_id=shift_id)
+    except Exception:
+        log.exception("enqueueing replacements for shift %s failed", shift_id)

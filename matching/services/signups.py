@@ -369,7 +369,12 @@ def assignment_cancel(*, actor: Member, assignment: Assignment, reason: str) -> 
             )
         if held:
             _free_seat(shift)
-            offer_next_locked(shift=shift, now=now)
+            if offer_next_locked(shift=shift, now=now) is None and shift.start > now:
+                # Nobody is waiting: staff get ranked replacements straight away.
+                from matching.tasks import schedule_replacements
+
+                shift_id = shift.pk
+                transaction.on_commit(lambda: schedule_replacements(shift_id))
             record_seats(shift)
     return a
 

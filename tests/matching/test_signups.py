@@ -323,3 +323,23 @@ def test_shift_list_query_count_does_not_grow_with_rows(
     with django_assert_max_num_queries(12):
         r = api.get("/shifts?limit=50&near=22.5410,114.0590", as_=people.bob)
     assert len(r.json()["items"]) == 15
+
+
+def test_staff_get_replacements_when_nobody_waits(
+    api, people, post, django_capture_on_commit_callbacks
+):
+    from django_tasks_db.models import DBTaskResult
+
+    from matching.tasks import suggest_replacements
+
+    shift_id = post.shift(headcount=1)
+    backup = post.volunteer(name="候补人选")
+    api.get("/volunteers/me", as_=backup)
+    aid = signup(api, shift_id, people.bob).json()["assignment"]["id"]
+    with django_capture_on_commit_callbacks(execute=True):
+        api.post(f"/assignments/{aid}/cancel", {"reason": "临时出差"}, as_=people.bob)
+    assert DBTaskResult.objects.filter(task_path="matching.tasks.suggest_replacements").exists()
+    assert suggest_replacements.call(shift_id=shift_id) >= 1
+    event = Event.objects.get(type="shift.replacements")
+    assert event.data["shift"] == shift_id
+    assert backup.id in [c["volunteer"] for c in event.data["candidates"]]
