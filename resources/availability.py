@@ -240,6 +240,9 @@ def shape_of(space: Space) -> Shape:
 def forget_shapes(space_ids: list[int]) -> None:
     """Drop cached shapes once the edit that changed them is committed."""
     keys = [shape_key(pk) for pk in space_ids]
+    # Now, for reads in this transaction; and again on commit, in case another
+    # reader cached the old shape in between.
+    cache.delete_many(keys)
     transaction.on_commit(lambda: cache.delete_many(keys))
 
 

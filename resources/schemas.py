@@ -34,10 +34,12 @@ def weekday_number(value: Any) -> int:
 class OpeningWindowIn(Schema):
     """A weekly window: `weekday` or `weekdays` (1 = Monday … 7 = Sunday)."""
 
-    weekday: int | str | None = None
-    weekdays: list[int | str] | None = None
-    start: dt.time
-    end: dt.time
+    weekday: int | str | None = Field(None, validation_alias=AliasChoices("weekday", "day"))
+    weekdays: list[int | str] | None = Field(
+        None, validation_alias=AliasChoices("weekdays", "days")
+    )
+    start: dt.time = Field(..., validation_alias=AliasChoices("start", "open", "opens", "from"))
+    end: dt.time = Field(..., validation_alias=AliasChoices("end", "close", "closes", "to"))
     season: Literal["any", "term", "holiday"] = "any"
 
     @model_validator(mode="after")

@@ -242,3 +242,20 @@ def test_utilisation(api, people, court, clock):
         api.get(f"/spaces/{court.pk}/utilisation?from=x&to=y", as_=people.carol).status_code == 422
     )
     assert api.get(f"/spaces/{court.pk}/utilisation?{query}", as_=people.carol).status_code == 403
+
+
+def test_opening_windows_accept_day_names_and_open_close(api, people, court, clock):
+    assert [s["start"][11:16] for s in slots(api, court.pk, at(5, 0), at(6, 0))][:1] == ["08:00"]
+    r = api.put(
+        f"/spaces/{court.pk}/opening",
+        {"opening": [{"days": ["sat", "sun"], "open": "09:00", "close": "11:00"}]},
+        as_=people.dave,
+    )
+    assert r.status_code == 200, r.content
+    assert [w["weekday"] for w in r.json()["opening"]] == [6, 7]
+    # The cached shape of the space was dropped: the next read sees the edit.
+    assert [s["start"][11:16] for s in slots(api, court.pk, at(5, 0), at(6, 0))] == [
+        "09:00",
+        "10:00",
+    ]
+    assert slots(api, court.pk, at(1, 0), at(2, 0)) == []
