@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from matching.models import (
     ACTIVE,
     COMMITTED,
+    SEAT_HOLDING,
     Assignment,
     AssignmentStatus,
     NeedStatus,
@@ -380,11 +381,17 @@ def assignment_cancel(*, actor: Member, assignment: Assignment, reason: str) -> 
 
 
 def shift_cancel_locked(*, shift: Shift, actor: Member, reason: str, now: dt.datetime) -> None:
-    """Cancel one shift and everyone on it. Caller holds the shift lock."""
+    """Cancel one shift and everyone still to come on it. Caller holds the shift lock.
+    Anyone already checked in keeps their record (and seat): their service happened."""
+    pending = (S.WAITLISTED, S.OFFERED, S.CONFIRMED)
     shift.cancelled_at = now
-    shift.seats_taken = 0
+    shift.seats_taken = (
+        Assignment.objects.filter(shift=shift, status__in=SEAT_HOLDING)
+        .exclude(status__in=pending)
+        .count()
+    )
     shift.save(update_fields=["cancelled_at", "seats_taken"])
-    for a in Assignment.objects.select_for_update().filter(shift=shift, status__in=ACTIVE):
+    for a in Assignment.objects.select_for_update().filter(shift=shift, status__in=pending):
         a.status = S.CANCELLED
         a.cancelled_at = now
         a.cancelled_by = actor
