@@ -105,21 +105,22 @@ def _components(problem: Problem, feas: Feasibility, max_part_triples: int) -> l
             dsu.union(n_v + si, n_v + n_s + feas.space_index[sp])
     size = np.bincount(feas.tri_shift, minlength=n_s) if feas.n_triples else np.zeros(n_s)
     comps: dict[int, tuple[list[int], list[int], list[int]]] = {}
+    loose_vols: list[int] = []
     orphans: list[int] = []
     for v in range(n_v):
         comps.setdefault(dsu.find(v), ([], [], [0]))[0].append(v)
     for si in range(n_s):
-        root = dsu.find(n_v + si)
-        comp = comps.setdefault(root, ([], [], [0]))
-        if not comp[0]:
-            # No candidate at all: its unfilled reason must be judged against
-            # every volunteer, so it goes to a part that holds them all.
-            orphans.append(si)
-            continue
+        comp = comps.setdefault(dsu.find(n_v + si), ([], [], [0]))
         comp[1].append(si)
         comp[2][0] += int(size[si])
-    real = [c for c in comps.values() if c[1]]
-    if len(real) <= 1 and not orphans:
+    real = []
+    for vols, shifts, weight in comps.values():
+        if vols and shifts and weight[0]:
+            real.append((vols, shifts, weight))
+        else:
+            loose_vols.extend(vols)
+            orphans.extend(shifts)
+    if len(real) <= 1:
         return [problem]
     real.sort(key=lambda c: -c[2][0])
     bins: list[tuple[list[int], list[int], list[int]]] = []
@@ -132,9 +133,11 @@ def _components(problem: Problem, feas: Feasibility, max_part_triples: int) -> l
                 break
         else:
             bins.append((list(vols), list(shifts), [weight[0]]))
+    # Shifts nobody can do, and people who can do nothing, need no model; they
+    # ride along with the largest part so that unfilled reasons see them.
+    bins[0][0].extend(loose_vols)
+    bins[0][1].extend(orphans)
     parts = [_part(problem, vols, shifts) for vols, shifts, _ in bins]
-    if orphans:
-        parts.append(_part(problem, range(n_v), orphans))
     return parts
 
 
@@ -261,7 +264,13 @@ def solve(
         parts = _geo_split(problem)
     else:
         feas = prefilter(problem)
-        parts = _components(problem, feas, PART_TRIPLES)
+        # One model is best while it is small enough: CP-SAT sees independent
+        # components itself, and there are no processes to start.
+        parts = (
+            [problem]
+            if feas.n_triples <= PART_TRIPLES
+            else _components(problem, feas, PART_TRIPLES)
+        )
     if len(parts) == 1:
         if parts[0] is not problem:
             feas = prefilter(parts[0])

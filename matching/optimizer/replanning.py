@@ -17,17 +17,28 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import numpy as np
+import numpy.typing as npt
 
 from .assemble import evaluate
-from .feasibility import prefilter
+from .feasibility import epoch, prefilter
 from .geo import haversine_km, haversine_many
 from .model import solve_feasibility
-from .types import Interval, Pair, Placement, Problem, Shift, Solution, Unfilled, Volunteer
+from .types import (
+    Interval,
+    Location,
+    Pair,
+    Placement,
+    Problem,
+    Shift,
+    Solution,
+    Unfilled,
+    Volunteer,
+)
 
 # Neighbourhood caps: enough room to move a few people around, small enough
 # for a sub-second solve.
-MAX_FILLERS = 40
-MAX_VOLUNTEERS = 160
+MAX_FILLERS = 20
+MAX_VOLUNTEERS = 60
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,164 @@ def _times(shift: Shift, placement: Placement | None) -> tuple[datetime, datetim
     return None
 
 
+_Static = tuple[
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    dict[tuple[str, str], int],
+]
+# The per-problem arrays are cached for the few most recent problems: the
+# candidate list is asked for again and again on one plan.  The cache holds the
+# problem itself, so its id cannot be reused by another object meanwhile.
+_STATIC: dict[int, tuple[Problem, _Static]] = {}
+
+
+def _static(problem: Problem) -> _Static:
+    hit = _STATIC.get(id(problem))
+    if hit is not None and hit[0] is problem:
+        return hit[1]
+    vols = problem.volunteers
+    n = len(vols)
+    # Availability windows flattened (owner, start, end in epoch seconds), so
+    # rule 1 is one vectorised test per query instead of a loop per person.
+    data: _Static = (
+        np.fromiter((v.location.lat for v in vols), dtype=np.float64, count=n),
+        np.fromiter((v.location.lon for v in vols), dtype=np.float64, count=n),
+        np.fromiter((v.max_travel_km for v in vols), dtype=np.float64, count=n),
+        np.array([i for i, v in enumerate(vols) for _ in v.availability], dtype=np.int64),
+        np.array([epoch(a.start) for v in vols for a in v.availability], dtype=np.int64),
+        np.array([epoch(a.end) for v in vols for a in v.availability], dtype=np.int64),
+        {(h.volunteer, h.beneficiary): h.visits for h in problem.history},
+    )
+    if len(_STATIC) >= 4:
+        _STATIC.pop(next(iter(_STATIC)))
+    _STATIC[id(problem)] = (problem, data)
+    return data
+
+
+class CandidateIndex:
+    """What ``candidates`` needs, built once per plan: volunteer coordinates as
+    arrays, each volunteer's current shifts with their times and places.
+    ``replan`` asks it dozens of times per cancellation."""
+
+    def __init__(
+        self,
+        problem: Problem,
+        assigned: Iterable[Pair] = (),
+        placements: Iterable[Placement] = (),
+    ) -> None:
+        self.problem = problem
+        self.shifts = {s.id: s for s in problem.shifts}
+        self.spaces = {sp.id: sp for sp in problem.spaces}
+        self.placed = {p.shift: p for p in placements}
+        static = _static(problem)
+        self.lat, self.lon, self.reach, self.av_owner, self.av_start, self.av_end, self.visits = (
+            static
+        )
+        self.on_shift: dict[str, set[str]] = {}
+        # volunteer -> [(shift id, start, end, location)]
+        self.busy: dict[str, list[tuple[str, datetime, datetime, Location | None]]] = {}
+        for p in assigned:
+            self.on_shift.setdefault(p.shift, set()).add(p.volunteer)
+            other = self.shifts.get(p.shift)
+            if other is None:
+                continue
+            where = self.where(other)
+            if where is not None:
+                self.busy.setdefault(p.volunteer, []).append((p.shift, *where))
+
+    def where(self, shift: Shift) -> tuple[datetime, datetime, Location | None] | None:
+        pl = self.placed.get(shift.id)
+        when = _times(shift, pl)
+        if when is None:
+            return None
+        loc = self.spaces[pl.space].location if pl is not None and pl.space else shift.location
+        return when[0], when[1], loc
+
+    def top(self, shift_id: str, k: int = 5) -> list[Candidate]:
+        shift = self.shifts[shift_id]
+        where = self.where(shift)
+        if where is None:
+            return []  # a flexible shift not yet placed has no time to match against
+        start, end, maybe_loc = where
+        if maybe_loc is None:
+            return []
+        here: Location = maybe_loc
+        ok = haversine_many(self.lat, self.lon, here.lat, here.lon) <= self.reach + 1e-9
+        free = np.zeros(len(self.problem.volunteers), dtype=np.bool_)
+        inside = (self.av_start <= epoch(start)) & (self.av_end >= epoch(end))
+        free[self.av_owner[inside]] = True
+        near = np.flatnonzero(ok & free)
+        taken = self.on_shift.get(shift_id, set())
+        need_skills = set(shift.skills)
+        langs = set(shift.languages)
+        minutes = (end - start).total_seconds() / 60
+        w = self.problem.weights
+        out: list[Candidate] = []
+        vols = self.problem.volunteers
+        for i in near.tolist():
+            v = vols[i]
+            if v.id in taken or not need_skills.issubset(v.skills):
+                continue
+            if langs and not langs.intersection(v.languages):
+                continue
+            km = haversine_km(v.location.lat, v.location.lon, here.lat, here.lon)
+            if km > v.max_travel_km:
+                continue
+            worked = 0.0
+            clash: str | None = None
+            for sid, o_start, o_end, o_loc in self.busy.get(v.id, []):
+                worked += (o_end - o_start).total_seconds() / 60
+                gap = 0
+                if o_loc is not None and (o_loc.lat, o_loc.lon) != (here.lat, here.lon):
+                    gap = math.ceil(4 * haversine_km(o_loc.lat, o_loc.lon, here.lat, here.lon))
+                need = timedelta(minutes=gap)
+                if clash is None and o_start < end + need and start < o_end + need:
+                    clash = sid
+            load = v.minutes_already + worked
+            over = worked + minutes > v.max_minutes
+            cont = self.visits.get((v.id, shift.beneficiary), 0) if shift.beneficiary else 0
+            pref = shift.category is not None and shift.category in v.preferences
+            reasons = [f"{km:.1f} km away (limit {v.max_travel_km:g})"]
+            if shift.skills:
+                reasons.append("has " + ", ".join(shift.skills))
+            reasons.append(f"{load:g} min load incl. the current plan")
+            if cont:
+                reasons.append(f"visited {shift.beneficiary} {cont} times before")
+            if pref:
+                reasons.append(f"prefers {shift.category}")
+            if clash:
+                reasons.append(f"clashes with shift {clash}")
+            elif over:
+                reasons.append("would exceed the hour limit")
+            else:
+                reasons.append("free of conflicts")
+            score = (
+                w.continuity * cont
+                + w.preference_matches * pref
+                - w.travel_km * km
+                - w.fairness_spread_min * load / 10
+            )
+            out.append(
+                Candidate(
+                    volunteer=v.id,
+                    score=round(score, 3),
+                    distance_km=round(km, 3),
+                    skills_matched=tuple(shift.skills),
+                    load_minutes=load,
+                    continuity_visits=cont,
+                    prefers_category=pref,
+                    conflict_free=clash is None and not over,
+                    reasons=tuple(reasons),
+                )
+            )
+        out.sort(key=lambda c: (not c.conflict_free, -c.score, c.volunteer))
+        return out[:k]
+
+
 def candidates(
     problem: Problem,
     shift_id: str,
@@ -66,107 +235,9 @@ def candidates(
     Hard rules 1-4 are required.  Against the current plan ``assigned``, people
     who would break rule 5 or 6 are listed after everyone who is free, flagged
     ``conflict_free=False``.  Ranking: free first, then continuity, preference,
-    lower load (fairness) and shorter travel.
+    lower load (fairness) and shorter travel.  No CP-SAT: a few milliseconds.
     """
-    shifts = {s.id: s for s in problem.shifts}
-    spaces = {sp.id: sp for sp in problem.spaces}
-    shift = shifts[shift_id]
-    placed = {p.shift: p for p in placements}
-    when = _times(shift, placed.get(shift_id))
-    if when is None:
-        return []  # a flexible shift not yet placed has no time to match against
-    pl = placed.get(shift_id)
-    loc = spaces[pl.space].location if pl is not None and pl.space else shift.location
-    if loc is None:
-        return []
-    start, end = when
-    vols = problem.volunteers
-    lat = np.fromiter((v.location.lat for v in vols), dtype=np.float64, count=len(vols))
-    lon = np.fromiter((v.location.lon for v in vols), dtype=np.float64, count=len(vols))
-    reach = np.fromiter((v.max_travel_km for v in vols), dtype=np.float64, count=len(vols))
-    near = np.flatnonzero(haversine_many(lat, lon, loc.lat, loc.lon) <= reach + 1e-9)
-    plan: dict[str, list[str]] = {}
-    on_shift = set()
-    for p in assigned:
-        plan.setdefault(p.volunteer, []).append(p.shift)
-        if p.shift == shift_id:
-            on_shift.add(p.volunteer)
-    visits = {(h.volunteer, h.beneficiary): h.visits for h in problem.history}
-    minutes = (end - start).total_seconds() / 60
-    out: list[Candidate] = []
-    for i in near.tolist():
-        v = vols[i]
-        if v.id in on_shift:
-            continue
-        if not all(k_ in v.skills for k_ in shift.skills):
-            continue
-        if shift.languages and not set(shift.languages) & set(v.languages):
-            continue
-        if not any(w.start <= start and end <= w.end for w in v.availability):
-            continue
-        km = haversine_km(v.location.lat, v.location.lon, loc.lat, loc.lon)
-        if km > v.max_travel_km:
-            continue
-        load = v.minutes_already
-        worked = 0.0
-        clash: str | None = None
-        for sid in plan.get(v.id, []):
-            other = shifts.get(sid)
-            if other is None:
-                continue
-            ow = _times(other, placed.get(sid))
-            if ow is None:
-                continue
-            opl = placed.get(sid)
-            oloc = spaces[opl.space].location if opl is not None and opl.space else other.location
-            worked += (ow[1] - ow[0]).total_seconds() / 60
-            gap_need = 0
-            if oloc is not None and (oloc.lat, oloc.lon) != (loc.lat, loc.lon):
-                gap_need = math.ceil(4 * haversine_km(oloc.lat, oloc.lon, loc.lat, loc.lon))
-            need = timedelta(minutes=gap_need)
-            if ow[0] < end + need and start < ow[1] + need and clash is None:
-                clash = sid
-        load += worked
-        over = worked + minutes > v.max_minutes
-        free = clash is None and not over
-        cont = visits.get((v.id, shift.beneficiary), 0) if shift.beneficiary else 0
-        pref = shift.category is not None and shift.category in v.preferences
-        reasons = [f"{km:.1f} km away (limit {v.max_travel_km:g})"]
-        if shift.skills:
-            reasons.append("has " + ", ".join(shift.skills))
-        reasons.append(f"{load:g} min load incl. this week's plan")
-        if cont:
-            reasons.append(f"visited {shift.beneficiary} {cont} times before")
-        if pref:
-            reasons.append(f"prefers {shift.category}")
-        if clash:
-            reasons.append(f"clashes with shift {clash}")
-        elif over:
-            reasons.append("would exceed the hour limit")
-        else:
-            reasons.append("free of conflicts")
-        w = problem.weights
-        score = (
-            w.continuity * cont
-            + w.preference_matches * pref
-            - w.travel_km * km
-            - w.fairness_spread_min * load / 10
-        )
-        out.append(
-            Candidate(
-                volunteer=v.id,
-                score=round(score, 3),
-                distance_km=round(km, 3),
-                skills_matched=tuple(shift.skills),
-                load_minutes=load,
-                continuity_visits=cont,
-                prefers_category=pref,
-                conflict_free=free,
-                reasons=tuple(reasons),
-            )
-        )
-    out.sort(key=lambda c: (not c.conflict_free, -c.score, c.volunteer))
-    return out[:k]
+    return CandidateIndex(problem, assigned, placements).top(shift_id, k)
 
 
 def _pinned_copy(v: Volunteer, busy: list[tuple[datetime, datetime]]) -> Volunteer:
@@ -206,16 +277,11 @@ def replan(
     free_shifts: set[str] = set(holes)
     free_vols: set[str] = set()
     frontier = holes
-    for _ in range(2):
+    index = CandidateIndex(problem, plan, previous_solution.placements or ())
+    for depth in range(2):
         nxt: list[str] = []
         for sid in frontier:
-            c = candidates(
-                problem,
-                sid,
-                MAX_FILLERS,
-                assigned=plan,
-                placements=previous_solution.placements or (),
-            )
+            c = index.top(sid, MAX_FILLERS if depth == 0 else 3)
             for cand in c:
                 if Pair(sid, cand.volunteer) in gone or len(free_vols) >= MAX_VOLUNTEERS:
                     continue
@@ -298,7 +364,8 @@ def replan(
                 tri_vol=feas.tri_vol[idx],
                 tri_km=feas.tri_km[idx],
             )
-    remaining = max(0.1, time_limit_s - (time.monotonic() - t0))
+    # Leave a fifth of the budget for assembling the whole plan afterwards.
+    remaining = max(0.1, 0.8 * time_limit_s - (time.monotonic() - t0))
     part = solve_feasibility(feas, time_limit_s=remaining, workers=1)
     outside = [u for u in previous_solution.unfilled if u.shift not in free_shifts]
     if part.status in ("INFEASIBLE", "UNKNOWN"):
