@@ -117,6 +117,10 @@ class AssignmentPage(Schema):
     next_cursor: str | None
 
 
+class AssignIn(Schema):
+    volunteer: int
+
+
 class ReasonIn(Schema):
     reason: str = Field(..., max_length=300)
 

@@ -20,6 +20,7 @@ from matching.endpoints.shapes import (
 )
 from matching.models import Shift
 from matching.schemas import (
+    AssignIn,
     AssignmentOut,
     CandidateOut,
     NeedIn,
@@ -196,6 +197,20 @@ def signup(request: HttpRequest, shift_id: int) -> tuple[int, dict[str, Any]]:
         "status": "waitlisted",
         "position": position,
     }
+
+
+@router.post(
+    "/shifts/{shift_id}/assignments", response={201: AssignmentOut}, url_name="matching-assign"
+)
+def assign(request: HttpRequest, shift_id: int, payload: AssignIn) -> tuple[int, dict[str, Any]]:
+    """Staff place a volunteer directly (帮办代办); 409 shift_full rather than a waitlist."""
+    _visible_shift(request, shift_id)
+    try:
+        volunteer = member_get(member_id=payload.volunteer)
+    except NotFound:
+        raise field_error("volunteer", _("找不到该志愿者"), code="volunteer_not_found") from None
+    a = services.assignment_assign(actor=me_of(request), shift_id=shift_id, volunteer=volunteer)
+    return 201, assignment_out(a)
 
 
 @router.get(

@@ -26,9 +26,11 @@ from matching.services.signups import (
     profile_ensure,
     signup_create,
 )
+from matching.services.staffing import assignment_assign
 
 __all__ = [
     "ShiftSpec",
+    "assignment_assign",
     "assignment_cancel",
     "assignment_check_in",
     "assignment_check_out",

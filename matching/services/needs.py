@@ -97,8 +97,10 @@ def _check_spec(index: int, spec: ShiftSpec, now: dt.datetime) -> None:
         )
     if spec.headcount < 1:
         raise field_error(f"shifts.{index}.headcount", _("人数至少为 1"), code="invalid_headcount")
-    if spec.end <= now:
-        raise field_error(f"shifts.{index}.start", _("班次已经结束"), code="shift_past")
+    # A past shift may be posted: staff record service that already happened
+    # (帮办代办). Nobody can sign up for it; staff assign and verify it.
+    if spec.start < now - dt.timedelta(days=366):
+        raise field_error(f"shifts.{index}.start", _("班次时间过早"), code="shift_too_old")
     if spec.end - spec.start > dt.timedelta(hours=24):
         raise field_error(
             f"shifts.{index}.end", _("单个班次不能超过 24 小时"), code="shift_too_long"

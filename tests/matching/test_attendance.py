@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from matching.models import Assignment
 from tests.conftest import problem
+from tests.matching.conftest import at as at_h
 from timebank.ledger.models import Transfer
 
 pytestmark = pytest.mark.django_db
@@ -205,3 +206,42 @@ def test_qr_token_field_aliases(api, people, booked):
         token = qr(api, people, shift_id)
         r = api.post(f"/assignments/{aid}/check-in", {"qr_token": token}, as_=people.bob)
     assert r.status_code == 200, r.content
+
+
+def test_staff_record_past_service_for_a_volunteer_without_a_phone(api, people, post):
+    """帮办代办: a shift that already happened is recorded, attended and verified by staff."""
+    from tests.factories import member_with_roles
+
+    elder_helper = member_with_roles(people.community, "volunteer", phone=None, name="无手机志愿者")
+    body = {"shifts": [{"start": at_h(-4), "end": at_h(-2), "headcount": 1}]}
+    shift_id = post.need(**body)["shifts"][0]["id"]
+    r = api.post(
+        f"/shifts/{shift_id}/assignments", {"volunteer": elder_helper.id}, as_=people.alice
+    )
+    assert r.status_code == 201, r.content
+    aid = r.json()["id"]
+    assert api.post(f"/assignments/{aid}/check-in", {}, as_=people.alice).status_code == 200
+    assert api.post(f"/assignments/{aid}/check-out", {}, as_=people.alice).status_code == 200
+    r = api.post(
+        f"/assignments/{aid}/verify", {"minutes": 120, "reason": "纸质签到表"}, as_=people.alice
+    )
+    assert r.status_code == 200, r.content
+    assert r.json()["verified_minutes"] == 120
+    full = api.post(
+        f"/shifts/{shift_id}/assignments", {"volunteer": people.bob.id}, as_=people.alice
+    )
+    assert problem(full)["code"] == "shift_full"
+
+
+def test_staff_assignment_checks(api, people, post):
+    shift_id = post.shift(skills=["first_aid"])
+    r = api.post(f"/shifts/{shift_id}/assignments", {"volunteer": people.bob.id}, as_=people.bob)
+    assert r.status_code == 403
+    r = api.post(
+        f"/shifts/{shift_id}/assignments", {"volunteer": people.carol.id}, as_=people.alice
+    )
+    assert problem(r)["code"] == "not_a_volunteer"
+    r = api.post(f"/shifts/{shift_id}/assignments", {"volunteer": 999999}, as_=people.alice)
+    assert problem(r)["code"] == "volunteer_not_found"
+    r = api.post(f"/shifts/{shift_id}/assignments", {"volunteer": people.bob.id}, as_=people.alice)
+    assert problem(r)["code"] == "skill_missing"

@@ -55,7 +55,10 @@ def test_recurrence_with_utc_until(api, people):
         ({"shifts": [{"start": at(50), "end": at(48), "headcount": 1}]}, "end_before_start"),
         ({"shifts": [{"start": at(48), "end": at(48), "headcount": 1}]}, "end_before_start"),
         ({"shifts": [{"start": at(48), "end": at(50), "headcount": 0}]}, "invalid_headcount"),
-        ({"shifts": [{"start": at(-5), "end": at(-3), "headcount": 1}]}, "shift_past"),
+        (
+            {"shifts": [{"start": at(-24 * 400), "end": at(-24 * 399), "headcount": 1}]},
+            "shift_too_old",
+        ),
         ({"shifts": []}, "no_shifts"),
         ({"priority": 6}, "invalid_priority"),
         ({"priority": 0}, "invalid_priority"),
@@ -110,3 +113,13 @@ def test_need_cancel_cancels_future_shifts_and_volunteers(api, people, post):
     assert [a["status"] for a in mine] == ["cancelled"]
     again = api.post(f"/needs/{need['id']}/cancel", {"reason": "x"}, as_=people.alice)
     assert problem(again)["code"] == "need_closed"
+
+
+def test_a_past_shift_can_be_recorded_but_not_signed_up_for(api, people):
+    body = need_body(people.community.id, shifts=[{"start": at(-5), "end": at(-3), "headcount": 1}])
+    r = api.post("/needs", body, as_=people.alice)
+    assert r.status_code == 201, r.content
+    shift_id = r.json()["shifts"][0]["id"]
+    r = api.post(f"/shifts/{shift_id}/signups", as_=people.bob)
+    assert r.status_code == 422
+    assert problem(r)["code"] == "shift_past"
