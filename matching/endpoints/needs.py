@@ -8,7 +8,7 @@ import segno
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from ninja import Query, Router, Schema
+from ninja import Field, Query, Router, Schema
 
 from matching import selectors, services
 from matching.candidates import shift_candidates
@@ -96,7 +96,7 @@ def need_cancel(request: HttpRequest, need_id: int, payload: ReasonIn) -> dict[s
 
 
 class ShiftQuery(Schema):
-    start_from: str | None = None
+    start_from: str | None = Field(None, alias="from", description="ISO time; default now")
     to: str | None = None
     category: str | None = None
     community: int | None = None
@@ -127,7 +127,8 @@ def _when(value: str | None, field: str) -> Any:
 @router.get("/shifts", response=ShiftPage, url_name="matching-shift-list")
 def shift_list(request: HttpRequest, filters: Query[ShiftQuery]) -> dict[str, Any]:
     # `from` is a Python keyword, so it is read from the query string directly.
-    start_from = _when(request.GET.get("from", filters.start_from), "from")
+    # Without `from`, the list starts now: shifts that have ended are history.
+    start_from = _when(filters.start_from, "from") or timezone.now()
     start_to = _when(filters.to, "to")
     if start_from and start_to and start_to <= start_from:
         raise field_error("to", _("结束时间必须晚于开始时间"), code="invalid_period")
