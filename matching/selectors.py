@@ -58,7 +58,18 @@ def assignment_get(*, assignment_id: int) -> Assignment:
 
 
 def assignment_visible(member: Member, a: Assignment) -> bool:
+    """The volunteer and the community's staff may read an assignment."""
     return member.pk == a.volunteer_id or permissions.is_staff_of(member, a.community_id)
+
+
+def assignment_reachable(member: Member, a: Assignment) -> bool:
+    """Members of the assignment's community learn that it exists (and get 403 for
+    what their role does not allow); everyone else gets 404."""
+    return (
+        member.is_superuser
+        or member.pk == a.volunteer_id
+        or a.community_id in permissions.role_map(member)
+    )
 
 
 def waitlist_position(a: Assignment) -> int:

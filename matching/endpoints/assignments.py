@@ -50,7 +50,7 @@ def my_assignments(request: HttpRequest, page: Query[PageQuery]) -> dict[str, An
 
 @router.get("/assignments/{assignment_id}", response=AssignmentOut, url_name="matching-assignment")
 def assignment_detail(request: HttpRequest, assignment_id: int) -> dict[str, Any]:
-    a = assignment_for(request, assignment_id)
+    a = assignment_for(request, assignment_id, read=True)
     services.offers_expire_due(shift_id=a.shift_id)
     a.refresh_from_db()
     position = selectors.waitlist_position(a) if a.status == "waitlisted" else None
@@ -131,7 +131,7 @@ def verify(request: HttpRequest, assignment_id: int, payload: VerifyIn) -> HttpR
     "/assignments/{assignment_id}/ratings", response={201: RatingOut}, url_name="matching-rate"
 )
 def rate(request: HttpRequest, assignment_id: int, payload: RatingIn) -> tuple[int, dict[str, Any]]:
-    a = selectors.assignment_get(assignment_id=assignment_id)
+    a = assignment_for(request, assignment_id)
     rating = services.rating_create(
         actor=me_of(request), assignment=a, score=payload.score, comment=payload.comment
     )

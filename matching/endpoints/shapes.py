@@ -12,7 +12,7 @@ from ninja import Schema
 from matching import selectors
 from matching.models import Assignment, Need, Rating, Shift, VolunteerProfile
 from matching.services.common import iso
-from timebank.errors import NotFound
+from timebank.errors import Forbidden, NotFound
 from timebank.people.models import Member
 
 
@@ -101,11 +101,14 @@ def assignment_out(a: Assignment, *, position: int | None = None) -> dict[str, A
     }
 
 
-def assignment_for(request: HttpRequest, assignment_id: int) -> Assignment:
-    """The assignment, if the caller may see it; others get 404 so ids do not leak."""
+def assignment_for(request: HttpRequest, assignment_id: int, *, read: bool = False) -> Assignment:
+    """The assignment, if the caller belongs to its community; outsiders get 404 so
+    ids do not leak. With `read`, only the volunteer and staff; others get 403."""
     a = selectors.assignment_get(assignment_id=assignment_id)
-    if not selectors.assignment_visible(me_of(request), a):
+    if not selectors.assignment_reachable(me_of(request), a):
         raise NotFound(_("找不到该报名记录"), code="assignment_not_found")
+    if read and not selectors.assignment_visible(me_of(request), a):
+        raise Forbidden(_("只能查看自己的报名"), code="not_your_assignment")
     return a
 
 

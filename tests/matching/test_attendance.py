@@ -82,7 +82,12 @@ def test_wrong_and_expired_tokens_are_refused(api, people, booked, post):
 
 def test_only_the_volunteer_or_staff(api, people, booked, post):
     shift_id, aid = booked
-    assert api.post(f"/assignments/{aid}/check-in", {}, as_=post.volunteer()).status_code == 404
+    r = api.post(f"/assignments/{aid}/check-in", {}, as_=post.volunteer())
+    assert r.status_code == 403
+    assert problem(r)["code"] == "not_your_assignment"
+    assert api.post(f"/assignments/{aid}/check-in", {}, as_=people.frank).status_code == 404
+    assert api.get(f"/assignments/{aid}", as_=people.carol).status_code == 403
+    assert api.get(f"/assignments/{aid}", as_=people.bob).status_code == 200
     assert api.post(f"/assignments/{aid}/check-in", {}).status_code == 401
     assert api.get(f"/shifts/{shift_id}/qr", as_=people.bob).status_code == 403
     assert api.post("/assignments/999999/check-in", {}, as_=people.alice).status_code == 404
@@ -162,7 +167,8 @@ def test_verify_bad_minutes_is_422(api, people, booked, minutes):
 def test_only_social_workers_verify(api, people, booked, who):
     _shift_id, aid = booked
     r = api.post(f"/assignments/{aid}/verify", {}, as_=getattr(people, who))
-    assert r.status_code in (403, 404)
+    assert r.status_code == 403
+    assert api.post(f"/assignments/{aid}/verify", {}, as_=people.frank).status_code == 404
 
 
 def test_ratings_after_verification(api, people, post):

@@ -139,7 +139,10 @@ def test_cancel_needs_a_reason_and_the_right_person(api, people, post):
         == "reason_required"
     )
     other = post.volunteer()
-    assert api.post(f"/assignments/{aid}/cancel", {"reason": "x"}, as_=other).status_code == 404
+    assert api.post(f"/assignments/{aid}/cancel", {"reason": "x"}, as_=other).status_code == 403
+    assert (
+        api.post(f"/assignments/{aid}/cancel", {"reason": "x"}, as_=people.frank).status_code == 404
+    )
     assert (
         api.post(f"/assignments/{aid}/cancel", {"reason": "调整"}, as_=people.alice).status_code
         == 200
