@@ -29,11 +29,9 @@ from timebank.ledger.models import (
 from timebank.ledger.posting import (
     Move,
     Posted,
-    issuing_account,
     ledger_atomic,
-    lock_accounts,
+    lock_parties,
     personal_account,
-    pool_account,
     post,
 )
 from timebank.ledger.selectors import policy_for
@@ -86,9 +84,16 @@ def _overflow(posted: Posted, *, community: Community, policy: CommunityPolicy) 
     ]
     if not over:
         return
-    pool = pool_account(community)
     locked = dict(posted.accounts)
-    if pool.pk not in locked:
+    pool = next(
+        (
+            a
+            for a in locked.values()
+            if a.kind == AccountKind.POOL and a.community_id == community.pk
+        ),
+        None,
+    )
+    if pool is None:
         raise RuntimeError("lock the pool with the other accounts, in pk order, before posting")
     for pk, excess in over:
         post(
@@ -126,10 +131,10 @@ def transfer_earn(
     memo = check_memo(memo)
     with transaction.atomic():
         policy = policy_for(community)
-        issuer = issuing_account(community)
-        account = personal_account(volunteer)
         # The pool is locked up front, in pk order with the rest, in case of overflow.
-        locked = lock_accounts([issuer.pk, account.pk, pool_account(community).pk])
+        parties = lock_parties(members=[volunteer], community=community, pool=True, issuer=True)
+        issuer, account, locked = parties.issuer, parties.personal[volunteer.pk], parties.locked
+        assert issuer is not None  # noqa: S101 - lock_parties opened it
         # Checked under the issuer's lock: a concurrent earn for the same key
         # has committed by now, so exactly one of them posts.
         existing = Transfer.objects.filter(idempotency_key=key).first()
@@ -205,9 +210,12 @@ def ledger_gift(
     if policy.gift_scope == GiftScope.RELATIVES and not are_relatives(a=actor, b=to):
         raise Forbidden(_("只能赠与给已登记的亲属"), code="not_a_relative")
     with ledger_atomic():
-        giver = personal_account(actor)
-        receiver = personal_account(to)
-        locked = lock_accounts([giver.pk, receiver.pk, pool_account(community).pk])
+        parties = lock_parties(members=[actor, to], community=community, pool=True)
+        giver, receiver, locked = (
+            parties.personal[actor.pk],
+            parties.personal[to.pk],
+            parties.locked,
+        )
         posted = post(
             kind=TransferKind.GIFT,
             community=community,
@@ -235,8 +243,9 @@ def ledger_donate(
     minutes = check_minutes(minutes)
     memo = check_memo(memo)
     with ledger_atomic():
-        donor = personal_account(actor)
-        pool = pool_account(community)
+        parties = lock_parties(members=[actor], community=community, pool=True)
+        donor, pool = parties.personal[actor.pk], parties.pool
+        assert pool is not None  # noqa: S101 - lock_parties opened it
         return post(
             kind=TransferKind.DONATE,
             community=community,
@@ -296,12 +305,16 @@ def ledger_redeem(
     elif provider.pk == member.pk:
         raise InvalidInput(_("不能向自己支付"), code="pay_self")
     with ledger_atomic():
-        payer = personal_account(member)
-        if policy.mode == Mode.MUTUAL_CREDIT and provider is not None:
-            target = personal_account(provider)
-        else:
-            target = issuing_account(community)
-        locked = lock_accounts([payer.pk, target.pk, pool_account(community).pk])
+        peer = policy.mode == Mode.MUTUAL_CREDIT and provider is not None
+        parties = lock_parties(
+            members=[member, provider] if peer and provider is not None else [member],
+            community=community,
+            pool=True,
+            issuer=not peer,
+        )
+        payer, locked = parties.personal[member.pk], parties.locked
+        target = parties.personal[provider.pk] if peer and provider is not None else parties.issuer
+        assert target is not None  # noqa: S101 - lock_parties opened it
         posted = post(
             kind=TransferKind.REDEEM,
             community=community,
@@ -332,9 +345,9 @@ def ledger_grant(
     memo = check_memo(memo)
     policy = policy_for(community)
     with ledger_atomic():
-        pool = pool_account(community)
-        receiver = personal_account(to)
-        locked = lock_accounts([pool.pk, receiver.pk])
+        parties = lock_parties(members=[to], community=community, pool=True)
+        pool, receiver, locked = parties.pool, parties.personal[to.pk], parties.locked
+        assert pool is not None  # noqa: S101 - lock_parties opened it
         posted = post(
             kind=TransferKind.GRANT,
             community=community,
@@ -369,7 +382,9 @@ def ledger_reverse(
     policy = policy_for(community)
     with ledger_atomic():
         entries = list(transfer.entries.order_by("id"))
-        locked = lock_accounts({e.account_id for e in entries} | {pool_account(community).pk})
+        locked = lock_parties(
+            community=community, pool=True, extra={e.account_id for e in entries}
+        ).locked
         if Transfer.objects.filter(reverses=transfer).exists():
             raise Conflict(_("该转账已冲正"), code="already_reversed")
         debits = [e for e in entries if e.minutes < 0]
