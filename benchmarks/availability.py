@@ -121,8 +121,9 @@ def main() -> int:
     from django.db import connection
     from django.test import Client
     from django.test.utils import setup_test_environment
+    from django.utils import timezone
 
-    from resources.availability import space_availability
+    from resources.availability import BUSY_AND_CLOSED_SQL, space_availability
     from resources.models import Reservation, Space
 
     if not settings.USING_POSTGRES:
@@ -148,10 +149,10 @@ def main() -> int:
         assert client.get(url, query).status_code == 200
         http = timed(lambda: client.get(url, query), args.repeat)
         with connection.cursor() as cursor:
+            lower = week - dt.timedelta(days=1)
             cursor.execute(
-                'EXPLAIN SELECT start, "end" FROM resources_spaceblock WHERE area_id = %s '
-                'AND active AND start >= %s AND start < %s AND "end" > %s',
-                [space_id, week - dt.timedelta(days=1), end, week],
+                "EXPLAIN " + BUSY_AND_CLOSED_SQL,
+                [[space_id], space_id, timezone.now(), lower, end, week, [space_id], end, week],
             )
             plan = [row[0] for row in cursor.fetchall()]
     finally:

@@ -348,8 +348,8 @@ def exclusive_availability(
             cursor.execute(
                 BUSY_AND_CLOSED_SQL,
                 [
+                    list(shape.lineage),
                     space.pk,
-                    list(shape.lineage[1:]),
                     now,
                     lower,
                     end,
@@ -380,7 +380,7 @@ def exclusive_availability(
 
 BUSY_AND_CLOSED_SQL = """
     SELECT start, "end", 0 FROM resources_spaceblock
-    WHERE (area_id = %s OR (area_id = ANY(%s::bigint[]) AND kind = 0))
+    WHERE area_id = ANY(%s::bigint[]) AND (area_id = %s OR kind = 0)
       AND active AND (live_until IS NULL OR live_until > %s)
       AND start >= %s AND start < %s AND "end" > %s
     UNION ALL
