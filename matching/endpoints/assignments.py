@@ -78,7 +78,10 @@ def cancel(request: HttpRequest, assignment_id: int, payload: ReasonIn) -> dict[
 @router.post(
     "/assignments/{assignment_id}/check-in", response=AssignmentOut, url_name="matching-check-in"
 )
-def check_in(request: HttpRequest, assignment_id: int, payload: CheckIn) -> dict[str, Any]:
+def check_in(
+    request: HttpRequest, assignment_id: int, payload: CheckIn | None = None
+) -> dict[str, Any]:
+    payload = payload or CheckIn.model_validate({})
     a = assignment_for(request, assignment_id)
     return assignment_out(
         services.assignment_check_in(actor=me_of(request), assignment=a, token=payload.token)
@@ -90,7 +93,10 @@ def check_in(request: HttpRequest, assignment_id: int, payload: CheckIn) -> dict
     response=AssignmentOut,
     url_name="matching-check-out",
 )
-def check_out(request: HttpRequest, assignment_id: int, payload: CheckIn) -> dict[str, Any]:
+def check_out(
+    request: HttpRequest, assignment_id: int, payload: CheckIn | None = None
+) -> dict[str, Any]:
+    payload = payload or CheckIn.model_validate({})
     a = assignment_for(request, assignment_id)
     return assignment_out(
         services.assignment_check_out(
@@ -105,26 +111,28 @@ def check_out(request: HttpRequest, assignment_id: int, payload: CheckIn) -> dic
 @router.post(
     "/assignments/{assignment_id}/verify", response=AssignmentOut, url_name="matching-verify"
 )
-def verify(request: HttpRequest, assignment_id: int, payload: VerifyIn) -> HttpResponse | Any:
+def verify(
+    request: HttpRequest, assignment_id: int, payload: VerifyIn | None = None
+) -> HttpResponse | Any:
     """Credits the ledger exactly once however often it is called; `Idempotency-Key` too."""
+    body = payload or VerifyIn.model_validate({})
     a = assignment_for(request, assignment_id)
     me = me_of(request)
     permissions.require(me, "assignment.verify", a.community_id)
 
     def write() -> tuple[int, dict[str, Any]]:
         done = services.assignment_verify(
-            actor=me, assignment=a, minutes=payload.minutes, reason=payload.reason
+            actor=me, assignment=a, minutes=body.minutes, reason=body.reason
         )
         return 200, assignment_out(done)
 
-    status, body = run_idempotent(
+    return run_idempotent(
         member=me,
         scope=f"matching.verify:{a.pk}",
         key=request.headers.get("Idempotency-Key"),
-        body=payload.dict(),
+        body=body.dict(),
         write=write,
     )
-    return status, body
 
 
 @router.post(

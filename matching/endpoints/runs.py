@@ -76,8 +76,10 @@ def detail(request: HttpRequest, run_id: int) -> dict[str, Any]:
 
 
 @router.post("/matching/runs/{run_id}/apply", response=ApplyOut, url_name="matching-run-apply")
-def apply(request: HttpRequest, run_id: int, payload: ApplyIn) -> dict[str, Any]:
-    """With no `proposal_ids`, every open proposal is applied."""
+def apply(request: HttpRequest, run_id: int, payload: ApplyIn | None = None) -> dict[str, Any]:
+    """With no `proposal_ids` (or no body), every open proposal is applied."""
     return run_apply(
-        actor=me_of(request), run=_run_for(request, run_id), proposal_ids=payload.proposal_ids
+        actor=me_of(request),
+        run=_run_for(request, run_id),
+        proposal_ids=payload.proposal_ids if payload else None,
     )

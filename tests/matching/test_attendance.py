@@ -251,3 +251,17 @@ def test_staff_assignment_checks(api, people, post):
     assert problem(r)["code"] == "volunteer_not_found"
     r = api.post(f"/shifts/{shift_id}/assignments", {"volunteer": people.bob.id}, as_=people.alice)
     assert problem(r)["code"] == "skill_missing"
+
+
+def test_bodies_with_only_optional_fields_may_be_left_out(api, people, booked):
+    """Staff check-in, check-out and verify work with an empty request body."""
+    _shift_id, aid = booked
+    with later(120):
+        r = api.post(f"/assignments/{aid}/check-in", raw="", as_=people.alice)
+        assert r.status_code == 200, r.content
+    with later(150):
+        r = api.post(f"/assignments/{aid}/check-out", raw="", as_=people.alice)
+        assert r.status_code == 200
+    r = api.post(f"/assignments/{aid}/verify", raw="", as_=people.alice)
+    assert r.status_code == 200, r.content
+    assert r.json()["verified_minutes"] == 30

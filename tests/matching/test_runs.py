@@ -171,3 +171,13 @@ def test_apply_races_signups_without_overfilling(api, people, post):
     shift = Shift.objects.get(pk=shift_id)
     confirmed = Assignment.objects.filter(shift=shift, status="confirmed").count()
     assert confirmed == shift.seats_taken == 3
+
+
+def test_apply_without_a_body_applies_all(api, people, post):
+    post.shift(start=48, headcount=1)
+    volunteers(post, 1)
+    run_id = start_run(api, people).json()["id"]
+    solve_run.call(run_id=run_id)
+    r = api.post(f"/matching/runs/{run_id}/apply", raw="", as_=people.alice)
+    assert r.status_code == 200, r.content
+    assert len(r.json()["applied"]) == 1
