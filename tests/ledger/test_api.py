@@ -427,3 +427,68 @@ def test_policy_read_and_update(api, people):
     assert bad.status_code == 422
     assert api.put(url, {"mode": "money"}, as_=people.erin).status_code == 422
     assert api.get("/communities/999999/policy", as_=people.bob).status_code == 404
+
+
+# --- staff views of a member's ledger, query counts, admin ------------------------
+
+
+def test_staff_read_a_members_ledger(api, funded):
+    p = funded
+    url = f"/ledger/members/{p.bob.pk}"
+    assert api.get(url, as_=p.alice).json()["balance_minutes"] == 600
+    assert api.get(url, as_=p.bob).status_code == 200
+    assert problem(api.get(url, as_=p.carol))["code"] == "forbidden"
+    assert api.get(url, as_=member_with_roles(p.other, "social_worker")).status_code == 403
+    assert problem(api.get("/ledger/members/999999", as_=p.alice))["code"] == "member_not_found"
+    entries = api.get(f"{url}/entries", as_=p.erin).json()
+    assert [i["balance_after"] for i in entries["items"]] == [600]
+
+
+def test_statement_query_count_does_not_grow_with_rows(api, people, django_assert_max_num_queries):
+    for minutes in range(1, 31):
+        earn(people.community, people.bob, minutes, people.alice)
+    from timebank.auth import token_issue
+
+    token = token_issue(member=people.bob)[0]
+    with django_assert_max_num_queries(8):
+        r = api.get("/ledger/me/entries?limit=30", token=token)
+    assert len(r.json()["items"]) == 30
+
+
+def test_admin_is_read_only_and_reverses_through_the_service(client, funded):
+    p = funded
+    transfer = Transfer.objects.get()
+    client.force_login(p.root)
+    assert client.get("/admin/ledger/transfer/").status_code == 200
+    assert client.get(f"/admin/ledger/transfer/{transfer.pk}/change/").status_code == 200
+    assert client.get(f"/admin/ledger/transfer/{transfer.pk}/delete/").status_code == 403
+    assert client.get("/admin/ledger/account/").status_code == 200
+    r = client.post(
+        "/admin/ledger/transfer/",
+        {"action": "reverse_selected", "_selected_action": [transfer.pk]},
+    )
+    assert r.status_code == 302
+    assert Transfer.objects.filter(kind=TransferKind.REVERSE, reverses=transfer).exists()
+    assert balance(p.bob) == 0
+    assert_verified()
+
+
+def test_admin_operation_form_uses_the_services(client, people):
+    client.force_login(people.root)
+    url = "/admin/ledger/account/operate/"
+    assert client.get(url).status_code == 200
+    form = {
+        "operation": "earn",
+        "community": people.community.pk,
+        "member": people.bob.pk,
+        "minutes": 45,
+        "memo": "纸质签到表",
+        "record_key": "paper-1",
+    }
+    assert client.post(url, form).status_code == 302
+    assert client.post(url, form).status_code == 302
+    assert balance(people.bob) == 45
+    refused = client.post(url, {**form, "operation": "grant", "minutes": 10})
+    assert refused.status_code == 200
+    assert balance(people.bob) == 45
+    assert_verified()

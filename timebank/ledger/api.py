@@ -168,6 +168,26 @@ def ledger_me_entries(request: HttpRequest, page: Query[PageQuery]) -> dict[str,
     return {"items": _entry_rows(rows), "next_cursor": cursor}
 
 
+@router.get("/ledger/members/{member_id}", response=LedgerMeOut, url_name="ledger-member")
+def ledger_member(request: HttpRequest, member_id: int) -> dict[str, Any]:
+    """A member's balance, for staff of a community the member belongs to."""
+    member = selectors.member_readable(actor=_me(request), member_id=member_id)
+    return {"member": member.pk, **selectors.ledger_summary(member=member).__dict__}
+
+
+@router.get(
+    "/ledger/members/{member_id}/entries", response=EntryPage, url_name="ledger-member-entries"
+)
+def ledger_member_entries(
+    request: HttpRequest, member_id: int, page: Query[PageQuery]
+) -> dict[str, Any]:
+    member = selectors.member_readable(actor=_me(request), member_id=member_id)
+    rows, cursor = paginate_by_id(
+        selectors.statement(member=member), limit=page.limit, cursor=page.cursor, descending=True
+    )
+    return {"items": _entry_rows(rows), "next_cursor": cursor}
+
+
 @router.get("/ledger/me/entries.csv", url_name="ledger-me-entries-csv")
 def ledger_me_entries_csv(request: HttpRequest) -> HttpResponse:
     """The whole statement as CSV, newest first, with a BOM so Excel reads Chinese."""

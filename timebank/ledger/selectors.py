@@ -10,6 +10,7 @@ from django.db.models import F, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from timebank import permissions
 from timebank.errors import NotFound, field_error
 from timebank.ledger.models import (
     Account,
@@ -20,6 +21,7 @@ from timebank.ledger.models import (
     TransferKind,
 )
 from timebank.people.models import Community, Member
+from timebank.people.selectors import member_get
 
 
 def policy_for(community: Community) -> CommunityPolicy:
@@ -30,6 +32,19 @@ def policy_for(community: Community) -> CommunityPolicy:
 
 def account_of(member: Member) -> Account | None:
     return Account.objects.filter(member=member).first()
+
+
+def member_readable(*, actor: Member, member_id: int) -> Member:
+    """A member whose ledger `actor` may read: their own, or as social worker or
+    admin of a community the member belongs to. 404 first, then 403."""
+    member = member_get(member_id=member_id)
+    if member.pk == actor.pk or actor.is_superuser:
+        return member
+    for community_id in member.roles.values_list("community_id", flat=True).distinct():
+        if permissions.allowed(actor, "ledger.read_any", community_id):
+            return member
+    permissions.require(actor, "ledger.read_any", None)
+    return member
 
 
 def transfer_get(*, transfer_id: int) -> Transfer:
