@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.views import LoginView as DjangoLoginView
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from frontend.forms import PhoneLoginForm
@@ -58,7 +60,43 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     return redirect("frontend:home")
 
 
+# A task ready for longer than this means no worker is taking work.
+WORKER_LAG_LIMIT_S = 120
+
+
 def healthz(request: HttpRequest) -> JsonResponse:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"ok": True, "database": connection.vendor})
+    """Database, Redis (when configured) and the task queue's lag, which shows
+    whether a worker is alive. 503 when any of them fails."""
+    checks: dict[str, Any] = {}
+    ok = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = connection.vendor
+    except DatabaseError as exc:
+        ok = False
+        checks["database"] = f"error: {exc.__class__.__name__}"
+    if settings.REDIS_URL:
+        try:
+            import redis
+
+            redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2).ping()
+            checks["redis"] = "ok"
+        except redis.exceptions.RedisError as exc:
+            ok = False
+            checks["redis"] = f"error: {exc.__class__.__name__}"
+    if checks.get("database") == connection.vendor:
+        from django_tasks_db.models import DBTaskResult
+
+        oldest = (
+            DBTaskResult.objects.ready()
+            .order_by("enqueued_at")
+            .values_list("enqueued_at", flat=True)
+            .first()
+        )
+        lag = (timezone.now() - oldest).total_seconds() if oldest else 0.0
+        checks["queue_lag_s"] = round(lag, 1)
+        if lag > WORKER_LAG_LIMIT_S:
+            ok = False
+            checks["worker"] = "no worker has taken ready tasks"
+    return JsonResponse({"ok": ok, **checks}, status=200 if ok else 503)
