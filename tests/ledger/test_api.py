@@ -492,3 +492,21 @@ def test_admin_operation_form_uses_the_services(client, people):
     assert refused.status_code == 200
     assert balance(people.bob) == 45
     assert_verified()
+
+
+def test_clearing_in_mutual_credit_counts_the_payer_side_net_of_reversals(api, people):
+    p = people
+    policy = policy_for(p.other)
+    policy.mode = "mutual_credit"
+    policy.save()
+    earn(p.community, p.carol, 200, p.alice)
+    body = {"community": p.other.pk, "minutes": 80, "provider": p.frank.pk}
+    first = api.post("/ledger/redemptions", body, as_=p.carol).json()
+    api.post("/ledger/redemptions", {**body, "minutes": 20}, as_=p.carol)
+    admin_other = member_with_roles(p.other, "admin")
+    api.post(f"/ledger/transfers/{first['id']}/reverse", {"reason": "未提供服务"}, as_=admin_other)
+    today = timezone.localdate().isoformat()
+    r = api.get(f"/ledger/clearing?community={p.other.pk}&from={today}&to={today}", as_=admin_other)
+    assert [(i["issuer"], i["redeemed_in"], i["minutes"]) for i in r.json()["items"]] == [
+        (p.community.pk, p.other.pk, 20)
+    ]

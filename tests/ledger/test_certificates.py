@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from tests.conftest import problem
-from tests.factories import member_with_roles
+from tests.factories import MemberFactory, member_with_roles
 from tests.ledger.conftest import earn
 from timebank.ledger.certificates import check_code, mask_name
 from timebank.ledger.models import Certificate
@@ -75,8 +75,12 @@ def test_revoke(api, funded):
 def test_certificate_errors(api, people):
     assert api.post("/ledger/certificates", period()).status_code == 401
     none = api.post("/ledger/certificates", period(), as_=people.bob)
-    assert none.status_code == 422
-    assert problem(none)["code"] == "no_verified_service"
+    assert none.status_code == 201
+    assert none.json()["minutes"] == 0 and none.json()["issuer"] == people.community.pk
+    assert api.client.get(none.json()["pdf_url"]).status_code == 200
+    stranger = MemberFactory()
+    lonely = api.post("/ledger/certificates", period(), as_=stranger)
+    assert problem(lonely)["code"] == "no_verified_service"
     today = timezone.localdate()
     backwards = {"from": today.isoformat(), "to": (today - dt.timedelta(days=1)).isoformat()}
     assert (
@@ -107,7 +111,8 @@ def test_reversed_service_is_not_certified(api, funded):
     earn_id = Transfer.objects.get().pk
     api.post(f"/ledger/transfers/{earn_id}/reverse", {"reason": "未到岗"}, as_=funded.alice)
     r = api.post("/ledger/certificates", period(), as_=funded.bob)
-    assert problem(r)["code"] == "no_verified_service"
+    assert r.status_code == 201
+    assert r.json()["minutes"] == 0
 
 
 def test_mask_name():

@@ -26,8 +26,6 @@ from timebank.errors import Conflict, NotFound, field_error
 from timebank.ledger.models import Certificate, Entry, TransferKind
 from timebank.people.models import Community, Member
 
-MAX_PERIOD_DAYS = 366 * 10
-
 
 def check_code(number: str) -> str:
     """An 8-character code derived from the number with the server's secret."""
@@ -109,16 +107,19 @@ def certificate_issue(
     """Issue a certificate of `volunteer`'s verified service in [start, end].
 
     Without `issuer`, the one community that verified service in the period
-    issues it; if several did, the caller must choose (422 `issuer_required`).
+    issues it; if several did, the caller must choose (422 `issuer_required`);
+    if none did, the member's own community certifies 0 minutes.
     """
     if volunteer.pk != actor.pk:
         permissions.require(actor, "ledger.read_any", issuer.pk if issuer else None)
     if start > end:
         raise field_error("to", _("截止日期不能早于起始日期"), code="invalid_period")
-    if (end - start).days > MAX_PERIOD_DAYS or end > timezone.localdate() + dt.timedelta(days=1):
-        raise field_error("to", _("证明期间不合理"), code="invalid_period")
     if issuer is None:
         found = issuers_in_period(volunteer=volunteer, start=start, end=end)
+        if not found:
+            # Nothing verified in the period: the member's own community states
+            # so (0 minutes), which is itself a truthful certificate.
+            found = sorted(volunteer.roles.values_list("community_id", flat=True))[:1]
         if not found:
             raise field_error("from", _("该期间没有经核实的服务记录"), code="no_verified_service")
         if len(found) > 1:
@@ -127,8 +128,6 @@ def certificate_issue(
             )
         issuer = Community.objects.get(pk=found[0])
     items = _service_items(volunteer=volunteer, issuer=issuer, start=start, end=end)
-    if not items:
-        raise field_error("from", _("该期间没有经核实的服务记录"), code="no_verified_service")
     with transaction.atomic(durable=True):
         cert = Certificate.objects.create(
             number=f"tmp{uuid.uuid4().hex[:24]}",

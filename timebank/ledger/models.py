@@ -346,7 +346,9 @@ class Certificate(models.Model):
             models.CheckConstraint(
                 condition=Q(period_start__lte=F("period_end")), name="ledger_cert_period_ordered"
             ),
-            models.CheckConstraint(condition=Q(minutes__gt=0), name="ledger_cert_minutes_positive"),
+            models.CheckConstraint(
+                condition=Q(minutes__gte=0), name="ledger_cert_minutes_not_negative"
+            ),
         ]
 
     def __str__(self) -> str:

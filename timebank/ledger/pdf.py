@@ -74,6 +74,9 @@ def certificate_pdf(cert: Certificate, *, verify_url: str) -> bytes:
     pdf.line(left, y, width - left, y)
     y -= 6 * mm
     pdf.setFont(font, 10)
+    if not cert.items:
+        pdf.drawString(left, y, "该期间无经核实的志愿服务记录。")
+        y -= 6 * mm
     for item in cert.items:
         if y < 40 * mm:
             pdf.showPage()

@@ -14,7 +14,6 @@ from timebank import permissions
 from timebank.errors import NotFound, field_error
 from timebank.ledger.models import (
     Account,
-    AccountKind,
     CommunityPolicy,
     Entry,
     Transfer,
@@ -159,13 +158,16 @@ def clearing_report(
     """Hours issued by one community and redeemed in another (通存通兑), net of
     reversals, in [start, end). Each row: the redeeming community is owed
     `minutes` of service by the issuing one. Rows touch `community` either way."""
-    redeemed = Q(transfer__kind=TransferKind.REDEEM) | Q(
-        transfer__kind=TransferKind.REVERSE, transfer__reverses__kind=TransferKind.REDEEM
+    # The payer's legs: negative in a redemption, positive in its reversal. The
+    # provider's side (an issuing account or, in mutual credit, a person) is left out.
+    redeemed = Q(transfer__kind=TransferKind.REDEEM, minutes__lt=0) | Q(
+        transfer__kind=TransferKind.REVERSE,
+        transfer__reverses__kind=TransferKind.REDEEM,
+        minutes__gt=0,
     )
     rows = (
         Entry.objects.filter(
             redeemed,
-            account__kind=AccountKind.PERSONAL,
             transfer__created_at__gte=start,
             transfer__created_at__lt=end,
         )
