@@ -17,6 +17,9 @@ urlpatterns = [
     path("staff/dashboard", dashboard.dashboard, name="dashboard"),
     path("staff/needs", staff.needs_board, name="s-needs"),
     path("staff/coverage", staff.coverage, name="s-coverage"),
+    path("staff/runs", staff.runs, name="s-runs"),
+    path("staff/runs/<int:run_id>", staff.run_detail, name="s-run"),
+    path("staff/runs/<int:run_id>/apply", staff.run_apply_view, name="s-run-apply"),
     path("staff/verify", staff.verify_queue, name="s-verify"),
     path("staff/verify/<int:assignment_id>", staff.verify_one, name="s-verify-one"),
     path(

@@ -21,9 +21,10 @@ from frontend.forms_util import add_service_error
 from frontend.views.people import staff_community_id
 from matching import selectors as msel
 from matching.candidates import shift_candidates
-from matching.models import Assignment, AssignmentStatus, Category, Need, Shift
+from matching.models import Assignment, AssignmentStatus, Category, MatchingRun, Need, Shift
 from matching.services import attendance
 from matching.services.needs import ShiftSpec, need_post
+from matching.services.runs import run_apply, run_create
 from timebank.errors import ApplicationError
 from timebank.people.models import Member
 from timebank.people.selectors import community_get
@@ -227,3 +228,118 @@ def shift_candidates_page(request: HttpRequest, shift_id: int) -> HttpResponse:
             "candidates": shift_candidates(shift=shift, k=5),
         },
     )
+
+
+class RunForm(forms.Form):
+    start = forms.DateTimeField(
+        label=_("从"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+    end = forms.DateTimeField(
+        label=_("到"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+    time_limit_s = forms.IntegerField(
+        label=_("求解时间上限（秒）"), min_value=1, max_value=300, initial=10
+    )
+
+
+@login_required
+def runs(request: HttpRequest) -> HttpResponse:
+    """Start a matching run (智能匹配); it is solved by the task worker."""
+    try:
+        cid = staff_community_id(request, "matching.run")
+    except ApplicationError as exc:
+        return _forbidden(request, exc)
+    community = community_get(community_id=cid)
+    now = timezone.localtime()
+    form = RunForm(
+        request.POST or None,
+        initial={
+            "start": now.strftime("%Y-%m-%dT%H:%M"),
+            "end": (now + dt.timedelta(days=14)).strftime("%Y-%m-%dT%H:%M"),
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            run = run_create(
+                actor=_me(request),
+                community=community,
+                start=form.cleaned_data["start"],
+                end=form.cleaned_data["end"],
+                time_limit_s=form.cleaned_data["time_limit_s"],
+            )
+        except ApplicationError as exc:
+            add_service_error(form, exc)
+        else:
+            return redirect("frontend:s-run", run_id=run.pk)
+    recent = MatchingRun.objects.filter(community=community).order_by("-id")[:10]
+    return render(
+        request,
+        "frontend/staff/runs.html",
+        {"form": form, "community": community, "recent": recent},
+    )
+
+
+@login_required
+def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = MatchingRun.objects.filter(pk=run_id).first()
+    if run is None:
+        return render(
+            request, "frontend/forbidden.html", {"detail": gettext("找不到该匹配")}, status=404
+        )
+    try:
+        require(_me(request), "matching.run", run.community_id)
+    except ApplicationError as exc:
+        return _forbidden(request, exc)
+    proposals: list[dict[str, Any]] = []
+    for p in run.proposals.select_related("volunteer", "shift__need").order_by(
+        "shift__start", "id"
+    ):
+        need = p.shift.need
+        lat, lon = p.volunteer.home_lat, p.volunteer.home_lon
+        km = (
+            msel.haversine_km(lat, lon, need.lat, need.lon)
+            if lat is not None and lon is not None
+            else None
+        )
+        proposals.append({"p": p, "km": round(km, 1) if km is not None else None})
+    best = run.progress.get("objective") if run.progress else None
+    bound = run.progress.get("bound") if run.progress else None
+    return render(
+        request,
+        "frontend/staff/run.html",
+        {
+            "run": run,
+            "community": community_get(community_id=run.community_id),
+            "proposals": proposals,
+            "best": best,
+            "bound": bound,
+            "pct": round(100 * best / bound) if best and bound else 0,
+            "pending": [row for row in proposals if row["p"].status == "proposed"],
+        },
+    )
+
+
+@login_required
+@require_POST
+def run_apply_view(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = MatchingRun.objects.filter(pk=run_id).first()
+    if run is None:
+        return render(
+            request, "frontend/forbidden.html", {"detail": gettext("找不到该匹配")}, status=404
+        )
+    ids = [int(v) for v in request.POST.getlist("proposal") if v.isdigit()]
+    try:
+        result = run_apply(
+            actor=_me(request),
+            run=run,
+            proposal_ids=ids if request.POST.get("which") == "some" else None,
+        )
+    except ApplicationError as exc:
+        messages.error(request, str(exc.detail))
+    else:
+        messages.success(
+            request,
+            gettext("已采纳 %(a)d 条建议，跳过 %(s)d 条。")
+            % {"a": len(result.get("applied", [])), "s": len(result.get("skipped", []))},
+        )
+    return redirect("frontend:s-run", run_id=run_id)

@@ -109,3 +109,54 @@ def test_dashboard_shows_rates_and_density(people):
     assert page.count("100%") >= 2
     assert "1 / 1" in page
     assert _client(people.bob).get("/staff/dashboard").status_code == 403
+
+
+def test_run_matching_and_apply_from_the_page(people, django_capture_on_commit_callbacks):
+    """Start a run, let the worker solve it (the task runs here in-process), review the
+    proposals and apply them: the volunteer is confirmed."""
+    from django_tasks_db.models import DBTaskResult
+
+    from matching.models import MatchingRun
+    from matching.services.runs import run_execute
+
+    c = _client(people.alice)
+    _post_need(c, people, start=_local(30), end=_local(32), weeks="1", headcount="1")
+    c2 = _client(people.bob)
+    c2.post(
+        "/v/profile",
+        {
+            "skills": "",
+            "travel_radius_km": "5",
+            "weekly_limit_minutes": "600",
+            "availability_text": "",
+        },
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        r = c.post(
+            "/staff/runs",
+            {
+                "start": _local(1),
+                "end": _local(72),
+                "time_limit_s": "5",
+                "community": people.community.id,
+            },
+        )
+    assert r.status_code == 302
+    run = MatchingRun.objects.get()
+    assert DBTaskResult.objects.filter(task_path__endswith="solve_run").exists()
+    run_execute(run_id=run.id)
+    page = c.get(f"/staff/runs/{run.id}").content.decode()
+    assert "王志愿" in page
+    r = c.post(f"/staff/runs/{run.id}/apply", {"which": "all"})
+    assert r.status_code == 302
+    assert Assignment.objects.filter(volunteer=people.bob, status="confirmed").exists()
+    bad = c.post(
+        "/staff/runs",
+        {
+            "start": _local(10),
+            "end": _local(5),
+            "time_limit_s": "5",
+            "community": people.community.id,
+        },
+    )
+    assert bad.status_code == 200 and 'role="alert"' in bad.content.decode()
