@@ -35,7 +35,12 @@ def epoch(t: datetime) -> int:
 
 @dataclass
 class Funnel:
-    """How many volunteers survive each prefilter stage for one shift."""
+    """How many volunteers survive each prefilter stage for one shift.
+
+    ``near`` (and ``nearest_km``) are exact when ``available`` is 0, the only
+    case the unfilled reasons read them; otherwise ``near`` is ``available``, a
+    lower bound, so that the distance test runs only for available people.
+    """
 
     skilled: int = 0
     speaks: int = 0
@@ -190,6 +195,36 @@ def prefilter(problem: Problem, *, count_only: bool = False) -> Feasibility:
     t_vol: list[IntArray] = []
     t_km: list[FloatArray] = []
     funnels: list[Funnel] = []
+    # Rule 1 depends only on an option's (start, end): who is available then is
+    # one vectorised test over every window, shared by all options at that time.
+    free_at: dict[tuple[int, int], BoolArray] = {}
+    av_owner = np.repeat(np.arange(n_v, dtype=np.int64), counts)
+
+    def available(o: int) -> BoolArray:
+        key = (int(opt_start[o]), int(opt_end[o]))
+        hit = free_at.get(key)
+        if hit is None:
+            hit = np.zeros(n_v, dtype=np.bool_)
+            hit[av_owner[(av_start <= key[0]) & (av_end >= key[1])]] = True
+            if len(free_at) > 4096:
+                free_at.clear()
+            free_at[key] = hit
+        return hit
+
+    def near_ok(cand: IntArray, key: tuple[float, float]) -> tuple[BoolArray, FloatArray]:
+        d = haversine_many(vlat[cand], vlon[cand], key[0], key[1])
+        ok = d <= vmax[cand]
+        # Re-decide pairs on the edge with the scalar formula the validator uses,
+        # so that vectorised rounding never admits a pair the checker rejects.
+        edge = np.flatnonzero(np.abs(d - vmax[cand]) < 1e-9)
+        for e in edge.tolist():
+            vi = int(cand[e])
+            ok[e] = (
+                haversine_km(vols[vi].location.lat, vols[vi].location.lon, key[0], key[1])
+                <= vols[vi].max_travel_km
+            )
+        return ok, d
+
     for si, s in enumerate(problem.shifts):
         f = Funnel(options=len(ranges[si]))
         funnels.append(f)
@@ -211,65 +246,53 @@ def prefilter(problem: Problem, *, count_only: bool = False) -> Feasibility:
             probe = [(where.lat, where.lon)]
         else:
             probe = [(o_lat[o], o_lon[o]) for o in ranges[si]]
+        # Available first (cheap, shared per time), then the distance test only
+        # for those: most of the district is not free at any one time.
+        free_any = np.zeros(n_v, dtype=np.bool_)
+        for o in ranges[si]:
+            free_any |= available(o)
+        cand = np.flatnonzero(mask & free_any)
+        avail_any = np.zeros(cand.size, dtype=np.bool_)
+        if cand.size:
+            locs: dict[tuple[float, float], tuple[BoolArray, FloatArray]] = {}
+            for o in ranges[si]:
+                key = (o_lat[o], o_lon[o])
+                if key not in locs:
+                    locs[key] = near_ok(cand, key)
+                near_k, d_k = locs[key]
+                ok = near_k & available(o)[cand]
+                if not ok.any():
+                    continue
+                avail_any |= ok
+                if count_only:
+                    continue
+                sel = np.flatnonzero(ok)
+                t_shift.append(np.full(sel.size, si, dtype=np.int64))
+                t_opt.append(np.full(sel.size, o, dtype=np.int64))
+                t_vol.append(cand[sel])
+                t_km.append(d_k[sel])
+        f.available = int(avail_any.sum())
+        if f.available or count_only:
+            # ``near`` and ``nearest_km`` only matter to the reasons of a shift
+            # nobody is available for; elsewhere ``near`` is a lower bound.
+            f.near = f.available
+            continue
+        # Nobody available: count who lives near at all (and how near the nearest
+        # is), for the reason.  Only the band of homes within the longest travel
+        # range north and south of the shift is looked at.
         lats = [q[0] for q in probe]
         lo_i, hi_i = np.searchsorted(lat_sorted, [min(lats) - reach_deg, max(lats) + reach_deg])
         band = np.sort(lat_order[lo_i:hi_i])
-        cand = band[mask[band]]
-        if cand.size == 0:
+        near_cand = band[mask[band]]
+        if near_cand.size == 0:
             f.nearest_km = _nearest(vlat[mask], vlon[mask], probe)
             continue
-        # Distances from each candidate to each distinct option location.
-        locs: dict[tuple[float, float], BoolArray] = {}
-        kms: dict[tuple[float, float], FloatArray] = {}
-        near_any = np.zeros(cand.size, dtype=np.bool_)
-        for key in probe:
-            if key in locs:
-                continue
-            d = haversine_many(vlat[cand], vlon[cand], key[0], key[1])
-            ok = d <= vmax[cand]
-            # Re-decide pairs on the edge with the scalar formula the validator uses,
-            # so that vectorised rounding never admits a pair the checker rejects.
-            edge = np.flatnonzero(np.abs(d - vmax[cand]) < 1e-9)
-            for e in edge.tolist():
-                vi = int(cand[e])
-                ok[e] = (
-                    haversine_km(vols[vi].location.lat, vols[vi].location.lon, key[0], key[1])
-                    <= vols[vi].max_travel_km
-                )
-            locs[key] = ok
-            kms[key] = d
+        near_any = np.zeros(near_cand.size, dtype=np.bool_)
+        for key in dict.fromkeys(probe):
+            ok, d = near_ok(near_cand, key)
             near_any |= ok
             f.nearest_km = min(f.nearest_km, float(d.min()))
         f.near = int(near_any.sum())
-        near = cand[near_any]
-        if near.size == 0 or len(ranges[si]) == 0:
-            continue
-        # Availability: flatten the near candidates' windows once, then test each option.
-        cnt = counts[near]
-        owner = np.repeat(np.arange(near.size), cnt)
-        idx = np.repeat(av_ptr[near], cnt) + (
-            np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-        )
-        ws = av_start[idx]
-        we = av_end[idx]
-        avail_any = np.zeros(near.size, dtype=np.bool_)
-        for o in ranges[si]:
-            inside = (ws <= opt_start[o]) & (we >= opt_end[o])
-            ok_av = np.zeros(near.size, dtype=np.bool_)
-            ok_av[owner[inside]] = True
-            key = (o_lat[o], o_lon[o])
-            ok = ok_av & locs[key][near_any]
-            if not ok.any():
-                continue
-            avail_any |= ok
-            if count_only:
-                continue
-            sel = np.flatnonzero(ok)
-            t_shift.append(np.full(sel.size, si, dtype=np.int64))
-            t_opt.append(np.full(sel.size, o, dtype=np.int64))
-            t_vol.append(near[sel])
-            t_km.append(kms[key][near_any][sel])
-        f.available = int(avail_any.sum())
 
     def cat_i(parts: list[IntArray]) -> IntArray:
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
