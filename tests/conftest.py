@@ -68,6 +68,9 @@ class Api:
         url = path if path.startswith("/api") else f"/api/v1{path}"
         data = raw if raw is not None else (json.dumps(body) if body is not None else None)
         fn = getattr(self.client, method.lower())
+        if data is None and method.upper() in {"POST", "PUT", "PATCH"}:
+            # A body-less write, as real clients send it (not an empty multipart form).
+            return fn(url, data=b"", content_type="application/json", **extra)
         if data is None:
             return fn(url, **extra)
         return fn(url, data=data, content_type="application/json", **extra)

@@ -13,9 +13,10 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from matching.models import Category, Need, NeedStatus, Shift
-from matching.services.common import record_seats
+from matching.services.common import iso, record_seats
 from timebank import permissions
 from timebank.errors import ApplicationError, Conflict, NotFound, field_error
+from timebank.events import community_group, record, staff_group
 from timebank.people.models import Community, Member
 
 log = logging.getLogger(__name__)
@@ -200,6 +201,26 @@ def need_post(
         )
         for shift in created:
             record_seats(shift)
+        # One event for the whole need, so open shift lists can show it at once.
+        record(
+            [community_group(community.id), staff_group(community.id)],
+            "need.posted",
+            {
+                "need": need.id,
+                "title": need.title,
+                "category": need.category,
+                "priority": need.priority,
+                "shifts": [
+                    {
+                        "id": s.id,
+                        "start": iso(s.start),
+                        "end": iso(s.end),
+                        "seats_left": s.headcount,
+                    }
+                    for s in created
+                ],
+            },
+        )
         ids = [s.id for s in created]
         transaction.on_commit(lambda: _schedule_no_shows(ids))
     return need
