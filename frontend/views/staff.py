@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
@@ -12,6 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -19,6 +21,7 @@ from django.views.decorators.http import require_POST
 
 from frontend.forms_util import add_service_error
 from frontend.views.people import staff_community_id
+from frontend.views.resident import qr_svg
 from matching import selectors as msel
 from matching.candidates import shift_candidates
 from matching.models import Assignment, AssignmentStatus, Category, MatchingRun, Need, Shift
@@ -219,10 +222,17 @@ def shift_candidates_page(request: HttpRequest, shift_id: int) -> HttpResponse:
         require(_me(request), "assignment.manage", shift.community_id)
     except ApplicationError as exc:
         return _forbidden(request, exc)
+    token, expires = attendance.shift_qr_token(actor=_me(request), shift=shift)
+    check_in_url = (
+        request.build_absolute_uri(reverse("frontend:v-checkin")) + "?" + urlencode({"code": token})
+    )
     return render(
         request,
         "frontend/staff/candidates.html",
         {
+            "qr": qr_svg(check_in_url, gettext("签到二维码")),
+            "token": token,
+            "token_expires": expires,
             "shift": shift,
             "roster": msel.shift_roster(shift=shift),
             "candidates": shift_candidates(shift=shift, k=5),
