@@ -194,7 +194,21 @@ def ledger_me_entries_csv(request: HttpRequest) -> HttpResponse:
     out = io.StringIO()
     out.write("\ufeff")
     writer = csv.writer(out)
-    writer.writerow(["时间", "类型", "社区", "对方", "分钟", "余额", "备注", "转账编号"])
+    writer.writerow(
+        [
+            str(label)
+            for label in (
+                _("时间"),
+                _("类型"),
+                _("社区"),
+                _("对方"),
+                _("分钟"),
+                _("余额"),
+                _("备注"),
+                _("转账编号"),
+            )
+        ]
+    )
     entries = list(selectors.statement(member=_me(request)).order_by("-id"))
     for row in _entry_rows(entries):
         writer.writerow(

@@ -98,9 +98,11 @@ def ledger_summary(*, member: Member) -> BalanceSummary:
 
 
 def statement(*, member: Member) -> QuerySet[Entry]:
-    """The member's entries; the API pages them newest first."""
-    return Entry.objects.filter(account__member=member).select_related(
-        "transfer", "transfer__community", "origin"
+    """The member's entries, newest first, each with its running balance."""
+    return (
+        Entry.objects.filter(account__member=member)
+        .select_related("transfer", "transfer__community", "origin")
+        .order_by("-id")
     )
 
 
