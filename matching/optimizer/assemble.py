@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+import numpy as np
+
 from .feasibility import Feasibility, options_conflict
 from .geo import haversine_km
 from .types import Objective, Pair, Placement, Problem, Shift, Solution, Unfilled
@@ -107,11 +109,19 @@ def explain_unfilled(feas: Feasibility, chosen: list[int]) -> list[Unfilled]:
         vol_opts.setdefault(v, []).append(o)
         vol_sec[v] = vol_sec.get(v, 0) + int(f.opt_end[o] - f.opt_start[o])
         placed[s] = o
+    # Candidates only of the shifts with missing seats: the reasons need no more,
+    # and at district size the full triple list is millions long.
+    heads = np.array([s.headcount for s in problem.shifts] or [0], dtype=np.int64)
+    filled = np.zeros(heads.size, dtype=np.int64)
+    for si, vs in on.items():
+        filled[si] = len(vs)
+    short = heads > filled
+    sel = np.flatnonzero(short[f.tri_shift]) if f.n_triples else np.zeros(0, dtype=np.int64)
     cands: dict[int, dict[int, list[int]]] = {}
-    for t in range(f.n_triples):
-        cands.setdefault(int(f.tri_shift[t]), {}).setdefault(int(f.tri_vol[t]), []).append(
-            int(f.tri_opt[t])
-        )
+    for s_i, v_i, o_i in zip(
+        f.tri_shift[sel].tolist(), f.tri_vol[sel].tolist(), f.tri_opt[sel].tolist(), strict=True
+    ):
+        cands.setdefault(s_i, {}).setdefault(v_i, []).append(o_i)
     out: list[Unfilled] = []
     for si, shift in enumerate(problem.shifts):
         missing = shift.headcount - len(on.get(si, []))
@@ -185,6 +195,43 @@ def _reason(
     if total == 0:
         return "no qualified volunteer is available"
     return f"{_plural(total, 'candidate')} qualified: " + ", ".join(parts)
+
+
+def triples_of(
+    feas: Feasibility, pairs: Iterable[Pair], placements: Iterable[Placement] = ()
+) -> list[int]:
+    """The triple index of each pair of a plan for ``feas.problem`` (pairs with no
+    triple are dropped).  A placed shift's pair maps to the option of its placement."""
+    f = feas
+    n_v = max(1, len(f.problem.volunteers))
+    keys = f.tri_shift * n_v + f.tri_vol
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    placed = {p.shift: p for p in placements}
+    out: list[int] = []
+    for p in pairs:
+        si = f.shift_index.get(p.shift)
+        vi = f.vol_index.get(p.volunteer)
+        if si is None or vi is None:
+            continue
+        key = si * n_v + vi
+        lo = int(np.searchsorted(sorted_keys, key, side="left"))
+        hi = int(np.searchsorted(sorted_keys, key, side="right"))
+        ts = order[lo:hi].tolist()
+        if not ts:
+            continue
+        pl = placed.get(p.shift)
+        if pl is not None and len(ts) > 1:
+            start = int(pl.start.timestamp())
+            sp = f.space_index.get(pl.space, -1) if pl.space is not None else -1
+            match = [
+                t
+                for t in ts
+                if int(f.opt_start[f.tri_opt[t]]) == start and int(f.opt_space[f.tri_opt[t]]) == sp
+            ]
+            ts = match or ts
+        out.append(ts[0])
+    return out
 
 
 def pairs_of(feas: Feasibility, chosen: list[int]) -> list[Pair]:

@@ -356,6 +356,24 @@ def _add_forced(feas: Feasibility) -> None:
         feas.tri_km = np.concatenate([feas.tri_km, np.array(extra_km, dtype=np.float64)])
 
 
+def candidates_per_shift(feas: Feasibility, select: BoolArray | None = None) -> IntArray:
+    """Distinct candidate volunteers per shift (among the triples ``select``)."""
+    n_s = len(feas.problem.shifts)
+    if feas.n_triples == 0:
+        return np.zeros(n_s, dtype=np.int64)
+    n_v = max(1, len(feas.problem.volunteers))
+    keys = feas.tri_shift * n_v + feas.tri_vol
+    if select is not None:
+        keys = keys[select]
+    if keys.size == 0:
+        return np.zeros(n_s, dtype=np.int64)
+    keys = np.sort(keys)
+    first = np.ones(keys.size, dtype=np.bool_)
+    first[1:] = keys[1:] != keys[:-1]
+    out: IntArray = np.bincount(keys[first] // n_v, minlength=n_s)
+    return out
+
+
 def option_km(feas: Feasibility, a: int, b: int) -> float:
     """Distance between the places of two options (0 when they are the same place)."""
     la, lo = float(feas.opt_lat[a]), float(feas.opt_lon[a])

@@ -10,10 +10,11 @@ volunteer on a flexible shift fixes its slot and room for everyone after.
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 
-from .feasibility import Feasibility, prefilter
+from .feasibility import Feasibility, candidates_per_shift, prefilter
 from .geo import haversine_km
 from .types import Pair, Problem
 
@@ -134,7 +135,11 @@ def _pair_triples(feas: Feasibility, pairs: tuple[Pair, ...]) -> list[list[int]]
 
 
 def greedy_triples(
-    feas: Feasibility, start_with: tuple[Pair, ...] = (), *, order: list[int] | None = None
+    feas: Feasibility,
+    start_with: tuple[Pair, ...] = (),
+    *,
+    order: list[int] | None = None,
+    start_triples: list[int] | None = None,
 ) -> list[int]:
     """Chosen triple indices of the first-come plan (see module docstring).
 
@@ -150,6 +155,11 @@ def greedy_triples(
                 if plan.fits(t, pinned=pinned):
                     plan.take(t)
                     break
+    # A plan to complete (merged parts of a decomposition): kept where it fits,
+    # then first come, first served fills what is left.
+    for t in start_triples or ():
+        if plan.fits(t):
+            plan.take(t)
     if f.n_triples == 0:
         return plan.chosen
     # Each volunteer walks the options in time order: stable sort keeps option
@@ -175,6 +185,91 @@ def greedy_triples(
                 plan.take(t)
                 seats_np[s] -= 1
     return plan.chosen
+
+
+def coverage_of(feas: Feasibility, chosen: list[int]) -> int:
+    if not chosen:
+        return 0
+    weights = np.array([s.weight for s in feas.problem.shifts], dtype=np.int64)
+    return int(weights[feas.tri_shift[chosen]].sum())
+
+
+def scarce_first(
+    feas: Feasibility,
+    start_with: tuple[Pair, ...] = (),
+    *,
+    tries: int = 1,
+    budget_s: float = 0.0,
+    seed: int = 1,
+) -> list[int]:
+    """A better start for the solver than first come: seats in order of weight
+    per scarcity (priority weight divided by candidates per seat, so hard-to-fill
+    important shifts go first), taken by volunteers with the fewest options.
+
+    With ``tries > 1`` the order is also perturbed at random (seeded, so the
+    same instance gives the same tries) while ``budget_s`` seconds last, and the
+    plan with the most coverage is kept.
+    """
+    f = feas
+    if f.n_triples == 0:
+        return _seeded_plan(f, start_with).chosen
+    shifts = f.problem.shifts
+    weights = np.array([s.weight for s in shifts], dtype=np.float64)
+    heads = np.array([max(1, s.headcount) for s in shifts], dtype=np.float64)
+    key = weights / np.maximum(1.0, candidates_per_shift(f) / heads)
+    per_vol = np.bincount(f.tri_vol, minlength=len(f.problem.volunteers)).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    stop = time.monotonic() + budget_s
+    best: list[int] = []
+    best_cov = -1
+    for k in range(max(1, tries)):
+        if k and time.monotonic() > stop:
+            break
+        if k:
+            s_noise = rng.uniform(0.7, 1.3, size=len(shifts))
+            v_noise = rng.uniform(0.7, 1.3, size=per_vol.size)
+            order = np.lexsort(
+                (f.tri_km, (per_vol * v_noise)[f.tri_vol], -(key * s_noise)[f.tri_shift])
+            )
+        else:
+            order = np.lexsort((f.tri_km, per_vol[f.tri_vol], -key[f.tri_shift]))
+        plan = _seeded_plan(f, start_with)
+        seats = plan.seats
+        t_shift = plan.t_shift
+        for t in order.tolist():
+            if seats[t_shift[t]] > 0 and plan.fits(t):
+                plan.take(t)
+        cov = coverage_of(f, plan.chosen)
+        if cov > best_cov:
+            best, best_cov = plan.chosen, cov
+    return best
+
+
+def _seeded_plan(f: Feasibility, start_with: tuple[Pair, ...]) -> _Plan:
+    """A plan holding the pins, then whatever of ``start_with`` fits."""
+    plan = _Plan(f)
+    for ts in _pair_triples(f, f.problem.fixed):
+        for t in ts:
+            if plan.fits(t, pinned=True):
+                plan.take(t)
+                break
+    for ts in _pair_triples(f, start_with):
+        for t in ts:
+            if plan.fits(t):
+                plan.take(t)
+                break
+    return plan
+
+
+def first_come(feas: Feasibility) -> list[int]:
+    """The floor every solve must reach: the first-come plan, and when there is
+    a previous plan, also the first-come plan that starts from it; the one with
+    more coverage (the one that starts from the previous plan on a tie)."""
+    plain = greedy_triples(feas)
+    if not feas.problem.previous:
+        return plain
+    warm = greedy_triples(feas, feas.problem.previous)
+    return warm if coverage_of(feas, warm) >= coverage_of(feas, plain) else plain
 
 
 def greedy(problem: Problem) -> list[Pair]:

@@ -33,8 +33,14 @@ import numpy.typing as npt
 from ortools.sat.python import cp_model
 
 from .assemble import build_solution
-from .feasibility import Feasibility, IntArray, conflict_matrix, prefilter
-from .greedy import greedy_triples
+from .feasibility import (
+    Feasibility,
+    IntArray,
+    candidates_per_shift,
+    conflict_matrix,
+    prefilter,
+)
+from .greedy import coverage_of, first_come, greedy_triples, scarce_first
 from .types import Pair, Problem, Progress, Solution
 
 DEFAULT_TIME_LIMIT_S = 10.0
@@ -424,13 +430,12 @@ def build(feas: Feasibility) -> Built:
 
 def trivial_bound(feas: Feasibility) -> int:
     """Each shift filled up to min(headcount, number of candidates): a valid bound."""
-    cands: dict[int, set[int]] = {}
-    for s, v in zip(feas.tri_shift.tolist(), feas.tri_vol.tolist(), strict=True):
-        cands.setdefault(s, set()).add(v)
-    return sum(
-        feas.problem.shifts[s].weight * min(feas.problem.shifts[s].headcount, len(vs))
-        for s, vs in cands.items()
-    )
+    shifts = feas.problem.shifts
+    if not shifts:
+        return 0
+    heads = np.array([s.headcount for s in shifts], dtype=np.int64)
+    weights = np.array([s.weight for s in shifts], dtype=np.int64)
+    return int((weights * np.minimum(heads, candidates_per_shift(feas))).sum())
 
 
 class _Reporter(cp_model.CpSolverSolutionCallback):
@@ -541,7 +546,13 @@ def solve_feasibility(
     slack = problem.coverage_slack
     full = feas
 
-    warm = greedy_triples(feas, problem.previous)
+    warm = first_come(feas)
+    floor_coverage = coverage_of(feas, warm)
+    better = scarce_first(feas, problem.previous)
+    if coverage_of(feas, better) > floor_coverage and _pins_ok(feas, better):
+        # The hint, and the fallback; the floor stays first come's coverage.
+        warm = better
+        floor_coverage = coverage_of(feas, warm)
     keep: IntArray | None = None
     if feas.n_triples > PRUNE_ABOVE:
         must = list(warm)
@@ -630,7 +641,14 @@ def solve_feasibility(
         all_optimal = all_optimal and status == cp_model.OPTIMAL
         if on_progress:
             on_progress(Progress("soft", coverage, bound, time.monotonic() - t0))
+    if coverage_of(feas, best) < floor_coverage:
+        # Never below first come (a short limit, a pruned model): keep that plan.
+        return finish(warm, "FEASIBLE", bound)
     return finish(best, "OPTIMAL" if all_optimal and slack == 0 else "FEASIBLE", bound)
+
+
+def _pins_ok(feas: Feasibility, chosen: list[int]) -> bool:
+    return not feas.problem.fixed or _pins_honoured(feas, chosen)
 
 
 def _pins_honoured(feas: Feasibility, chosen: list[int]) -> bool:

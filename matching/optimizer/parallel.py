@@ -27,9 +27,18 @@ from dataclasses import replace
 
 import numpy as np
 
-from .assemble import evaluate
-from .feasibility import Feasibility, prefilter
-from .model import DEFAULT_TIME_LIMIT_S, ProgressFn, default_workers, solve_feasibility, solve_one
+from .assemble import build_solution, evaluate, triples_of
+from .feasibility import Feasibility, candidates_per_shift, prefilter
+from .greedy import first_come, greedy_triples
+from .model import (
+    DEFAULT_TIME_LIMIT_S,
+    ProgressFn,
+    _pins_honoured,
+    default_workers,
+    solve_feasibility,
+    solve_one,
+    trivial_bound,
+)
 from .types import Location, Objective, Pair, Placement, Problem, Progress, Solution, Unfilled
 
 # Components are packed into parts of at most this many candidate triples.
@@ -85,9 +94,10 @@ def _shift_point(problem: Problem, si: int) -> Location:
 
 def decompose(problem: Problem, *, max_part_triples: int = PART_TRIPLES) -> list[Problem]:
     """Independent parts of ``problem`` (see module docstring); ``[problem]`` if one."""
+    feas = prefilter(problem)
     if len(problem.volunteers) * len(problem.shifts) > GEO_SPLIT_PAIRS:
-        return _geo_split(problem)
-    return _components(problem, prefilter(problem), max_part_triples)
+        return _geo_split(problem, feas)
+    return _components(problem, feas, max_part_triples)
 
 
 def _components(problem: Problem, feas: Feasibility, max_part_triples: int) -> list[Problem]:
@@ -141,7 +151,7 @@ def _components(problem: Problem, feas: Feasibility, max_part_triples: int) -> l
     return parts
 
 
-def _geo_split(problem: Problem) -> list[Problem]:
+def _geo_split(problem: Problem, feas: Feasibility) -> list[Problem]:
     n_v = len(problem.volunteers)
     n_s = len(problem.shifts)
     cos = math.cos(math.radians(float(np.mean([v.location.lat for v in problem.volunteers]))))
@@ -181,34 +191,37 @@ def _geo_split(problem: Problem) -> list[Problem]:
             shift_leaf[k] = room_leaf[shift.spaces[0]]
     for p in (*problem.fixed, *problem.previous):
         vol_leaf[vol_idx[p.volunteer]] = shift_leaf[shift_idx[p.shift]]
+    slack = _cut_slack(problem, feas, shift_leaf, vol_leaf)
     parts: list[Problem] = []
     for k in range(len(leaves)):
         in_shifts: list[int] = np.flatnonzero(shift_leaf == k).tolist()
         in_vols: list[int] = np.flatnonzero(vol_leaf == k).tolist()
         if not in_shifts:
             continue
-        outside: list[int] = np.flatnonzero(vol_leaf != k).tolist()
-        parts.append(_part(problem, in_vols, in_shifts, _cut_slack(problem, in_shifts, outside)))
+        parts.append(_part(problem, in_vols, in_shifts, int(slack[k])))
     return parts
 
 
-def _cut_slack(problem: Problem, shifts: list[int], outside: list[int]) -> int:
-    """Upper bound on the coverage the cut pairs of these shifts could add."""
-    if not outside or not shifts:
-        return 0
-    probe = replace(
-        problem,
-        volunteers=tuple(problem.volunteers[i] for i in outside),
-        shifts=tuple(problem.shifts[i] for i in shifts),
-        history=(),
-        fixed=(),
-        previous=(),
-    )
-    feas = prefilter(probe, count_only=True)
-    return sum(
-        s.weight * min(s.headcount, f.available)
-        for s, f in zip(probe.shifts, feas.funnel, strict=True)
-    )
+def _cut_slack(
+    problem: Problem, feas: Feasibility, shift_leaf: np.ndarray, vol_leaf: np.ndarray
+) -> np.ndarray:
+    """Per part, an upper bound on the coverage its cut pairs could add.
+
+    A shift's cut pairs are its candidates living in another part; at most
+    ``min(headcount, their number)`` of them can sit on it.  Any plan restricted
+    to one part is a plan of that part, so the summed part bounds plus these
+    slacks bound the whole problem.
+    """
+    n_parts = int(max(shift_leaf.max(initial=0), vol_leaf.max(initial=0))) + 1
+    out = np.zeros(n_parts, dtype=np.int64)
+    if feas.n_triples == 0:
+        return out
+    cut = shift_leaf[feas.tri_shift] != vol_leaf[feas.tri_vol]
+    per_shift = candidates_per_shift(feas, cut)
+    heads = np.array([s.headcount for s in problem.shifts], dtype=np.int64)
+    weights = np.array([s.weight for s in problem.shifts], dtype=np.int64)
+    np.add.at(out, shift_leaf, weights * np.minimum(heads, per_shift))
+    return out
 
 
 def merge_solutions(
@@ -241,8 +254,16 @@ def merge_solutions(
     )
 
 
-def _solve_part(problem: Problem, limit: float, cpsat_workers: int) -> Solution:
+def _solve_part(problem: Problem, limit: float, deadline: float, cpsat_workers: int) -> Solution:
+    # ``deadline`` is wall-clock (time.time()), shared across processes: a part
+    # that starts late gets what is left rather than its full share.
+    limit = max(0.5, min(limit, deadline - time.time()))
     return solve_one(problem, time_limit_s=limit, workers=cpsat_workers)
+
+
+# Seconds of wall time per million candidate triples kept back for assembling
+# the whole plan after the parts (repair pass, metrics, unfilled reasons).
+ASSEMBLY_S_PER_M_TRIPLES = 4.0
 
 
 def solve(
@@ -257,13 +278,18 @@ def solve(
     ``workers`` is the number of processes for independent parts, and the
     number of CP-SAT threads when the problem is one part (default: the CPUs).
     ``on_progress`` receives coverage, bound and elapsed time as they improve.
+
+    The result never has less coverage than the first-come plan (``greedy``):
+    a decomposed solve completes the merged parts with a first-come pass over
+    the whole problem (which adds the pairs the split cut), and the plain
+    first-come plan is kept instead if it is still better.
     """
     t0 = time.monotonic()
     n_workers = workers or default_workers()
+    feas = prefilter(problem)
     if len(problem.volunteers) * len(problem.shifts) > GEO_SPLIT_PAIRS:
-        parts = _geo_split(problem)
+        parts = _geo_split(problem, feas)
     else:
-        feas = prefilter(problem)
         # One model is best while it is small enough: CP-SAT sees independent
         # components itself, and there are no processes to start.
         parts = (
@@ -272,19 +298,19 @@ def solve(
             else _components(problem, feas, PART_TRIPLES)
         )
     if len(parts) == 1:
-        if parts[0] is not problem:
-            feas = prefilter(parts[0])
         return solve_feasibility(
             feas, time_limit_s=time_limit_s, workers=n_workers, on_progress=on_progress, started=t0
         )
     sizes = [max(1, len(p.volunteers)) * max(1, len(p.shifts)) for p in parts]
     n_proc = max(1, min(n_workers, len(parts)))
     cpsat_workers = max(1, (os.cpu_count() or 1) // n_proc)
-    remaining = max(0.5, time_limit_s - (time.monotonic() - t0))
+    reserve = 1.0 + ASSEMBLY_S_PER_M_TRIPLES * feas.n_triples / 1e6
+    remaining = max(0.5, time_limit_s - (time.monotonic() - t0) - reserve)
+    deadline = time.time() + remaining
     lane = sum(sizes) / n_proc
     # Parts run largest first; each gets a share of the time proportional to
-    # its size within its lane, leaving a margin for process start and merging.
-    limits = [max(0.5, min(0.85 * remaining, 0.85 * remaining * sz / lane)) for sz in sizes]
+    # its size within its lane (its prefilter and model building included).
+    limits = [max(0.5, min(remaining, remaining * sz / lane)) for sz in sizes]
     order = sorted(range(len(parts)), key=lambda i: -sizes[i])
     results: dict[int, Solution] = {}
 
@@ -300,9 +326,11 @@ def solve(
                 )
             )
 
+    floor: list[int]
     if n_proc == 1:
+        floor = first_come(feas)
         for i in order:
-            results[i] = _solve_part(parts[i], limits[i], n_workers)
+            results[i] = _solve_part(parts[i], limits[i], deadline, n_workers)
             report()
     else:
         # spawn, not fork: CP-SAT runs threads, and forking a threaded process
@@ -310,13 +338,48 @@ def solve(
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=n_proc, mp_context=ctx) as pool:
             futures = {
-                pool.submit(_solve_part, parts[i], limits[i], cpsat_workers): i for i in order
+                pool.submit(_solve_part, parts[i], limits[i], deadline, cpsat_workers): i
+                for i in order
             }
+            # The first-come floor is computed while the parts start up.
+            floor = first_come(feas)
             for fut in futures:
                 results[futures[fut]] = fut.result()
                 report()
-    return merge_solutions(
+    merged = merge_solutions(
         problem, [results[i] for i in range(len(parts))], seconds=time.monotonic() - t0
+    )
+    return _complete(feas, merged, floor, t0)
+
+
+def _complete(feas: Feasibility, merged: Solution, floor: list[int], t0: float) -> Solution:
+    """The merged parts, completed by a first-come pass over the whole problem,
+    or the first-come plan ``floor`` if that covers more.  The bound is the
+    smaller of the parts' (plus cut slack) and the per-shift seat bound."""
+    problem = feas.problem
+    start = triples_of(feas, merged.assignments, merged.placements or ())
+    completed = greedy_triples(feas, start_triples=start)
+    weights = np.array([s.weight for s in problem.shifts] or [0], dtype=np.int64)
+
+    def cov(chosen: list[int]) -> int:
+        return int(weights[feas.tri_shift[chosen]].sum()) if chosen else 0
+
+    best = completed if cov(completed) >= cov(floor) else floor
+    bound = min(merged.objective.coverage_bound, trivial_bound(feas) + problem.coverage_slack)
+    coverage = cov(best)
+    status = merged.status
+    if status in ("INFEASIBLE", "UNKNOWN") and _pins_honoured(feas, best):
+        status = "FEASIBLE"
+    if status == "OPTIMAL" and (best is floor or sorted(best) != sorted(start)):
+        # The parts were proven optimal, but this is another plan: its lower
+        # levels are not.
+        status = "FEASIBLE"
+    return build_solution(
+        feas,
+        best,
+        status=status,
+        coverage_bound=max(bound, coverage),
+        seconds=time.monotonic() - t0,
     )
 
 
