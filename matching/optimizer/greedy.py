@@ -201,6 +201,7 @@ def scarce_first(
     tries: int = 1,
     budget_s: float = 0.0,
     seed: int = 1,
+    target: int | None = None,
 ) -> list[int]:
     """A better start for the solver than first come: seats in order of weight
     per scarcity (priority weight divided by candidates per seat, so hard-to-fill
@@ -208,7 +209,7 @@ def scarce_first(
 
     With ``tries > 1`` the order is also perturbed at random (seeded, so the
     same instance gives the same tries) while ``budget_s`` seconds last, and the
-    plan with the most coverage is kept.
+    plan with the most coverage is kept, stopping early at ``target``.
     """
     f = feas
     if f.n_triples == 0:
@@ -242,6 +243,8 @@ def scarce_first(
         cov = coverage_of(f, plan.chosen)
         if cov > best_cov:
             best, best_cov = plan.chosen, cov
+        if target is not None and best_cov >= target:
+            break
     return best
 
 

@@ -467,12 +467,25 @@ def _hint(built: Built, feas: Feasibility, chosen: list[int]) -> None:
 
 
 def _run(
-    built: Built, limit: float, workers: int, callback: _Reporter | None = None
+    built: Built,
+    limit: float,
+    workers: int,
+    callback: _Reporter | None = None,
+    *,
+    lp_heavy: bool = False,
 ) -> tuple[cp_model.CpSolver, Any]:
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = max(0.05, limit)
     solver.parameters.num_workers = workers
     solver.parameters.random_seed = 1
+    if lp_heavy:
+        # The coverage LP is nearly tight on these models: proving optimality
+        # is mostly a matter of a strong LP in the search, which CP-SAT's small
+        # default portfolios (1-2 workers) leave out.
+        if workers == 1:
+            solver.parameters.linearization_level = 2
+        elif workers == 2:
+            solver.parameters.subsolvers.extend(["max_lp", "default_lp"])
     status = solver.solve(built.pm.model, callback) if callback else solver.solve(built.pm.model)
     return solver, status
 
@@ -493,6 +506,9 @@ def default_workers() -> int:
 # proven bound then comes from the unpruned problem (``trivial_bound``), so it
 # stays honest; only the chance of proving optimality is given up.
 PRUNE_ABOVE = 60_000
+# Up to this many triples a model counts as small: restarts for a good start,
+# and an LP-heavy search for the coverage proof.
+SMALL_MODEL = 50_000
 
 
 def subset(feas: Feasibility, keep: IntArray) -> Feasibility:
@@ -548,7 +564,16 @@ def solve_feasibility(
 
     warm = first_come(feas)
     floor_coverage = coverage_of(feas, warm)
-    better = scarce_first(feas, problem.previous)
+    small = feas.n_triples <= SMALL_MODEL
+    # On small models, a second of seeded restarts of the scarce-first plan
+    # usually lands on or next to the optimum, which leaves CP-SAT the proof.
+    better = scarce_first(
+        feas,
+        problem.previous,
+        tries=200 if small else 1,
+        budget_s=min(1.0, 0.15 * time_limit_s) if small else 0.0,
+        target=cap,
+    )
     if coverage_of(feas, better) > floor_coverage and _pins_ok(feas, better):
         # The hint, and the fallback; the floor stays first come's coverage.
         warm = better
@@ -606,7 +631,13 @@ def solve_feasibility(
     reporter = _Reporter(on_progress, t0, cap, scale, n_plus) if on_progress else None
     # Coverage comes first, so it gets most of the time; the soft stage gets the
     # rest, plus whatever stage 1 leaves over when it proves optimality early.
-    solver, status = _run(built, remaining * (0.85 if has_soft else 1.0), n_workers, reporter)
+    solver, status = _run(
+        built,
+        remaining * (0.85 if has_soft else 1.0),
+        n_workers,
+        reporter,
+        lp_heavy=feas.n_triples <= SMALL_MODEL,
+    )
     if status == cp_model.INFEASIBLE and keep is None:
         return finish([], "INFEASIBLE", 0)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
