@@ -130,11 +130,94 @@ def concurrent(community: Any, people: list[Any], count: int) -> tuple[float, in
     return sum(done) / elapsed, sum(done), errors
 
 
+def synthesize(count: int, people: list[Any], community: Any) -> None:
+    """Extend the chain by `count` valid 1-minute gifts written in bulk, so that
+    `ledger verify` can be timed on a large ledger without waiting for the
+    services to write it. Balances, holdings and the head are kept exact."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from timebank.ledger.chain import canonical_content, chain_hash
+    from timebank.ledger.models import Account, ChainHead, Entry, Holding, Transfer
+
+    accounts = {a.member_id: a for a in Account.objects.filter(member__in=people)}
+    balances = {a.pk: int(a.balance_minutes) for a in accounts.values()}
+    ids = sorted(balances)
+    rng = random.Random(99)
+    with transaction.atomic():
+        head = ChainHead.objects.select_for_update().get(id=1)
+        seq, prev = head.seq, head.hash
+        next_id = (Transfer.objects.order_by("-id").values_list("id", flat=True).first() or 0) + 1
+        batch_t: list[Transfer] = []
+        batch_e: list[Entry] = []
+        for _ in range(count):
+            a, b = rng.sample(ids, 2)
+            if balances[a] < 1:
+                a, b = b, a
+            balances[a] -= 1
+            balances[b] += 1
+            seq += 1
+            legs = [(a, community.pk, -1, balances[a]), (b, community.pk, 1, balances[b])]
+            now = timezone.now()
+            digest = chain_hash(
+                prev,
+                canonical_content(
+                    seq=seq,
+                    kind="gift",
+                    community_id=community.pk,
+                    actor_id=None,
+                    memo="",
+                    category="",
+                    created_at=now,
+                    idempotency_key=None,
+                    reverses_id=None,
+                    entries=legs,
+                ),
+            )
+            batch_t.append(
+                Transfer(
+                    id=next_id,
+                    seq=seq,
+                    kind="gift",
+                    community=community,
+                    memo="",
+                    category="",
+                    created_at=now,
+                    prev_hash=prev,
+                    hash=digest,
+                )
+            )
+            batch_e.extend(
+                Entry(transfer_id=next_id, account_id=x, origin_id=o, minutes=m, balance_after=f)
+                for x, o, m, f in legs
+            )
+            prev = digest
+            next_id += 1
+            if len(batch_t) >= 5000:
+                Transfer.objects.bulk_create(batch_t)
+                Entry.objects.bulk_create(batch_e)
+                batch_t, batch_e = [], []
+        Transfer.objects.bulk_create(batch_t)
+        Entry.objects.bulk_create(batch_e)
+        for pk, balance in balances.items():
+            Account.objects.filter(pk=pk).update(balance_minutes=balance)
+            Holding.objects.filter(account_id=pk, origin=community).update(minutes=balance)
+        ChainHead.objects.filter(id=1).update(seq=seq, hash=prev)
+        with transaction.get_connection().cursor() as cursor:
+            # Sequences do not move for explicit ids; later inserts must not collide.
+            cursor.execute(
+                "SELECT setval(pg_get_serial_sequence('ledger_transfer', 'id'), %s)", [next_id]
+            )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=200)
     parser.add_argument("--sequential", type=int, default=3000)
     parser.add_argument("--concurrent", type=int, default=4000)
+    parser.add_argument(
+        "--verify-size", type=int, default=200_000, help="transfers in the ledger verify walks"
+    )
     args = parser.parse_args()
 
     setup_django()
@@ -164,6 +247,8 @@ def main() -> int:
                 "balance_minutes", flat=True
             )
         )
+        if args.verify_size > Transfer.objects.count():
+            synthesize(args.verify_size - Transfer.objects.count(), people, community)
         total = Transfer.objects.count()
         started = time.perf_counter()
         report = verify()
