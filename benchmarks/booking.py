@@ -30,10 +30,11 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlparse, urlunparse
 
 RESULTS = Path(__file__).resolve().parent / "results" / "booking.json"
@@ -88,8 +89,10 @@ def seed(members: int, courts: int) -> dict[str, Any]:
     return {"hot": spaces[0], "courts": spaces[1:], "tokens": tokens}
 
 
-def start_servers(n: int, database_url: str) -> tuple[list[subprocess.Popen[bytes]], int]:
-    """n Daphne processes accepting on one shared socket."""
+def start_servers(
+    n: int, database_url: str, log: IO[bytes]
+) -> tuple[list[subprocess.Popen[bytes]], int]:
+    """n Daphne processes accepting on one shared socket; their errors go to `log`."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -105,7 +108,7 @@ def start_servers(n: int, database_url: str) -> tuple[list[subprocess.Popen[byte
             pass_fds=(fd,),
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=log,
         )
         for _ in range(n)
     ]
@@ -185,9 +188,11 @@ def hot_slot(port: int, data: dict[str, Any], clients: int, rounds: int) -> dict
         created = sum(1 for s, _c, _l in results if s == 201)
         taken = sum(1 for s, c, _l in results if s == 409 and c == "slot_taken")
         exact_rounds += int(created == 1 and taken == clients - 1)
-        per_round.append(
-            {"created": created, "slot_taken": taken, "other": clients - created - taken}
-        )
+        others: dict[str, int] = {}
+        for status, code, _lat in results:
+            if status != 201 and code != "slot_taken":
+                others[f"{status} {code}"] = others.get(f"{status} {code}", 0) + 1
+        per_round.append({"created": created, "slot_taken": taken, "other": others})
         latencies.extend(lat for _s, _c, lat in results)
     latencies.sort()
     return {
@@ -279,12 +284,13 @@ def main() -> int:
     setup_test_environment()
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
     procs: list[subprocess.Popen[bytes]] = []
+    server_log = tempfile.TemporaryFile()  # noqa: SIM115 - read after the servers stop
     try:
         data = seed(max(args.clients, 2 * args.mix_clients), args.courts)
         url = urlparse(os.environ["DATABASE_URL"])
         db_url = urlunparse(url._replace(path="/" + connection.settings_dict["NAME"]))
         connections.close_all()
-        procs, port = start_servers(args.servers, db_url)
+        procs, port = start_servers(args.servers, db_url, server_log)
         hot = hot_slot(port, data, args.clients, args.rounds)
         mix = sustained(port, data, args.mix_clients, args.mix_seconds)
         with connection.cursor() as cursor:
@@ -302,6 +308,14 @@ def main() -> int:
                 p.kill()
         connections.close_all()
         connection.creation.destroy_test_db(old_name, verbosity=0)
+    server_log.seek(0)
+    logged = server_log.read().decode(errors="replace")
+    # Why the server answered 503, if it did: the causes PostgreSQL named.
+    server_errors = {
+        cause: logged.count(cause)
+        for cause in ("too many clients", "deadlock detected", "could not serialize")
+        if cause in logged
+    }
 
     result = {
         "benchmark": "booking",
@@ -316,6 +330,7 @@ def main() -> int:
         "sustained": mix,
         "confirmed_bookings": confirmed,
         "overlapping_active_pairs": overlaps,
+        "server_errors": server_errors,
         "targets": {"hot_slot_p99_ms": 150, "ratio_booking_to_noop": 0.5, "overlaps": 0},
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
