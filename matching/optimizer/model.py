@@ -562,6 +562,8 @@ def solve_feasibility(
     slack = problem.coverage_slack
     full = feas
 
+    # Time kept back for turning the plan into a Solution (metrics, reasons).
+    budget = time_limit_s - min(0.25 * time_limit_s, 0.2 + 2.5 * feas.n_triples / 1e6)
     warm = first_come(feas)
     floor_coverage = coverage_of(feas, warm)
     small = feas.n_triples <= SMALL_MODEL
@@ -627,7 +629,7 @@ def solve_feasibility(
     for var, c in zip(c_vars, c_coeffs, strict=True):
         combined[var] = combined.get(var, 0) - c
     built.pm.objective(list(combined), list(combined.values()), maximize=True)
-    remaining = time_limit_s - (time.monotonic() - t0)
+    remaining = budget - (time.monotonic() - t0)
     reporter = _Reporter(on_progress, t0, cap, scale, n_plus) if on_progress else None
     # Coverage comes first, so it gets most of the time; the soft stage gets the
     # rest, plus whatever stage 1 leaves over when it proves optimality early.
@@ -665,7 +667,7 @@ def solve_feasibility(
         s_vars, s_coeffs = soft_terms(built.pm, feas, built.x0)
         built.pm.objective(s_vars, s_coeffs, maximize=False)
         _hint(built, feas, best)
-        remaining = time_limit_s - (time.monotonic() - t0)
+        remaining = budget - (time.monotonic() - t0)
         solver, status = _run(built, remaining, n_workers)
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             best = _chosen(solver, built)

@@ -78,3 +78,26 @@ def test_greedy_matches_the_first_come_definition():
             if plan.fits(t):
                 plan.take(t)
     assert fast == plan.chosen
+
+
+def test_connected_labels_match_union_find():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        n = int(rng.integers(1, 60))
+        m = int(rng.integers(0, 80))
+        a = rng.integers(0, n, m)
+        b = rng.integers(0, n, m)
+        parent = list(range(n))
+
+        def find(x: int, parent: list[int] = parent) -> int:
+            while parent[x] != x:
+                x = parent[x]
+            return x
+
+        for x, y in zip(a.tolist(), b.tolist(), strict=True):
+            rx, ry = find(x), find(y)
+            if rx != ry:
+                parent[max(rx, ry)] = min(rx, ry)
+        assert parallel.connected_labels(n, a, b).tolist() == [find(i) for i in range(n)]
