@@ -259,3 +259,25 @@ def test_opening_windows_accept_day_names_and_open_close(api, people, court, clo
         "10:00",
     ]
     assert slots(api, court.pk, at(1, 0), at(2, 0)) == []
+
+
+def test_a_new_sub_area_is_seen_by_its_parent_at_once(api, people, pitch, clock):
+    """The parent's cached shape is dropped when a sub-area is added, so a
+    closure of the new sub-area closes the parent on the next read."""
+    full = pitch["full"]
+    assert {s["status"] for s in slots(api, full.pk, at(1, 0), at(2, 0))} == {"free"}
+    body = space_body(people, name="C区", parent=full.pk, capacity=8)
+    del body["opening"]
+    third = api.post("/spaces", body, as_=people.dave)
+    assert third.status_code == 201, third.content
+    assert third.json()["opening"] == []  # it borrows the pitch's
+    api.post(
+        f"/spaces/{third.json()['id']}/closures",
+        {"start": iso(at(1, 0)), "end": iso(at(2, 0)), "reason": "maintenance"},
+        as_=people.dave,
+    )
+    assert {s["status"] for s in slots(api, full.pk, at(1, 0), at(2, 0))} == {"closed"}
+    assert [s["start"][11:16] for s in slots(api, third.json()["id"], at(1, 0), at(2, 0))] == [
+        "19:00",
+        "20:00",
+    ]
