@@ -26,6 +26,7 @@ from matching.models import (
     Shift,
     VolunteerProfile,
 )
+from matching.optimizer.geo import haversine_km
 from timebank.people.models import Role, RoleName
 
 S = AssignmentStatus
@@ -109,6 +110,18 @@ def availability(
     return [(s, e) for s, e in clipped if e > s]
 
 
+def _fits_after(kept: list[Shift], shift: Shift) -> bool:
+    """Whether `shift` keeps hard rule 5 with the volunteer's already pinned shifts."""
+    for other in kept:
+        first, second = (other, shift) if other.start <= shift.start else (shift, other)
+        if second.start < first.end:
+            return False
+        km = haversine_km(first.need.lat, first.need.lon, second.need.lat, second.need.lon)
+        if km > 0 and (second.start - first.end).total_seconds() / 60 < math.ceil(4 * km):
+            return False
+    return True
+
+
 def problem_for(run: MatchingRun) -> opt.Problem:
     now = timezone.now()
     period = (max(run.period_start, now), run.period_end)
@@ -151,13 +164,21 @@ def problem_for(run: MatchingRun) -> opt.Problem:
     already: dict[int, float] = defaultdict(float)
     fixed: list[opt.Pair] = []
     fixed_per_shift: dict[int, int] = defaultdict(int)
-    for member_id, shift_id, start, end in committed:
+    by_id = {s.id: s for s in shifts}
+    pinned: dict[int, list[Shift]] = defaultdict(list)
+    for member_id, shift_id, start, end in sorted(committed, key=lambda row: (row[0], row[2])):
         if shift_id in shift_ids:
-            fixed.append(opt.Pair(shift=sid(shift_id), volunteer=vid(member_id)))
+            # The seat is taken either way.
             fixed_per_shift[shift_id] += 1
-        else:
-            busy[member_id].append((start, end))
-            already[member_id] += (end - start).total_seconds() / 60
+            if _fits_after(pinned[member_id], by_id[shift_id]):
+                fixed.append(opt.Pair(shift=sid(shift_id), volunteer=vid(member_id)))
+                pinned[member_id].append(by_id[shift_id])
+                continue
+        # Commitments outside the period, and pinned ones that the optimizer's
+        # travel-gap rule could not hold together (sign-up checks overlap only),
+        # are kept out of its hands: their time is busy and their minutes count.
+        busy[member_id].append((start, end))
+        already[member_id] += (end - start).total_seconds() / 60
     weeks = max(1, math.ceil((period[1] - period[0]).total_seconds() / (7 * 86400)))
     volunteers = []
     for member_id in member_ids:
@@ -168,24 +189,38 @@ def problem_for(run: MatchingRun) -> opt.Problem:
         lon = p.home_lon if p and p.home_lon is not None else community.center_lon
         limit = p.weekly_limit_minutes if p and p.weekly_limit_minutes is not None else WEEK_MINUTES
         today = timezone.localdate()
+        spans = availability(windows, exceptions, busy[member_id], period)
+        skills = {
+            s.name
+            for s in (p.skills.all() if p else [])
+            if s.cert_expires is None or s.cert_expires >= today
+        }
+        languages = list(p.languages if p else ["zh"])
+        radius = p.travel_radius_km if p else 3.0
+        max_minutes = float(limit * weeks)
+        # A confirmed commitment is a fact the optimizer must keep (rule 8), and the
+        # format assumes pinned pairs satisfy rules 1-7. Commitments made by hand may
+        # not (outside the weekly windows, a certificate that has since expired, a
+        # trip beyond the usual radius): widen this volunteer's record just enough
+        # that they do, rather than make the whole plan infeasible.
+        mine = pinned.get(member_id, [])
+        for shift in mine:
+            spans = _merge([*spans, (shift.start, shift.end)])
+            skills |= set(shift.need.skills)
+            if shift.need.languages and not set(shift.need.languages) & set(languages):
+                languages.append(shift.need.languages[0])
+            radius = max(radius, haversine_km(lat, lon, shift.need.lat, shift.need.lon) + 0.01)
+        pinned_minutes = sum((s.end - s.start).total_seconds() / 60 for s in mine)
+        max_minutes = max(max_minutes, pinned_minutes)
         volunteers.append(
             opt.Volunteer(
                 id=vid(member_id),
                 location=opt.Location(lat=lat, lon=lon),
-                availability=tuple(
-                    opt.Interval(start=s, end=e)
-                    for s, e in availability(windows, exceptions, busy[member_id], period)
-                ),
-                max_minutes=float(limit * weeks),
-                max_travel_km=p.travel_radius_km if p else 3.0,
-                skills=tuple(
-                    sorted(
-                        s.name
-                        for s in (p.skills.all() if p else [])
-                        if s.cert_expires is None or s.cert_expires >= today
-                    )
-                ),
-                languages=tuple(p.languages if p else ["zh"]),
+                availability=tuple(opt.Interval(start=s, end=e) for s, e in spans),
+                max_minutes=max_minutes,
+                max_travel_km=radius,
+                skills=tuple(sorted(skills)),
+                languages=tuple(languages),
                 preferences=tuple(p.preferred_categories if p else []),
                 minutes_already=already[member_id],
             )

@@ -25,8 +25,38 @@ from timebank.people.models import Member
 
 WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 _SPEC = re.compile(
-    r"^\s*(?P<days>[a-z,\-]+)\s+(?P<start>\d{1,2}:\d{2})\s*-\s*(?P<end>\d{1,2}:\d{2})\s*$"
+    r"^\s*(?P<days>[a-z,\-]+)\s*(?P<start>\d{1,2}:\d{2})\s*-\s*(?P<end>\d{1,2}:\d{2})\s*$"
 )
+_CN_DAY = {
+    "一": "mon",
+    "二": "tue",
+    "三": "wed",
+    "四": "thu",
+    "五": "fri",
+    "六": "sat",
+    "日": "sun",
+    "天": "sun",
+}
+_CN_PUNCT = str.maketrans(
+    {
+        "：": ":",
+        "，": ",",
+        "、": ",",
+        "～": "-",
+        "~": "-",
+        "—": "-",
+        "－": "-",
+        "至": "-",
+        "到": "-",
+    }
+)
+
+
+def _normalise(part: str) -> str:
+    """Accept the way people write it in Chinese too: "周一至周五 18:00-21:00"."""
+    part = part.translate(_CN_PUNCT)
+    part = re.sub(r"(?:周|星期|礼拜)([一二三四五六日天])", lambda m: _CN_DAY[m.group(1)], part)
+    return re.sub(r"\s*([,\-])\s*(?=[a-z])", r"\1", part)
 
 
 @dataclass(frozen=True)
@@ -47,15 +77,16 @@ def _time(text: str, field: str) -> dt.time:
 
 
 def parse_availability(text: str) -> list[Window]:
-    """Quick entry: "mon-fri 18:00-21:00; sat,sun 09:00-12:00" → weekly windows."""
+    """Quick entry: "mon-fri 18:00-21:00; sat,sun 09:00-12:00" or
+    "周一至周五 18:00-21:00；周六、周日 09:00-12:00" → weekly windows."""
     out: list[Window] = []
-    for i, part in enumerate(p for p in re.split(r"[;\n]", text.lower()) if p.strip()):
+    for i, part in enumerate(p for p in re.split(r"[;；\n]", text.lower()) if p.strip()):
         field = f"availability_text.{i}"
-        m = _SPEC.match(part)
+        m = _SPEC.match(_normalise(part))
         if m is None:
             raise field_error(
                 field,
-                _("无法识别：%(part)s（示例：mon-fri 18:00-21:00）") % {"part": part.strip()},
+                _("无法识别：%(part)s（示例：周一至周五 18:00-21:00）") % {"part": part.strip()},
                 code="invalid_availability",
             )
         days: list[int] = []
