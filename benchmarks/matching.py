@@ -7,8 +7,8 @@ The solve runs in a fresh child process so its peak memory (ru_maxrss of the
 child and of its own worker processes) is its own.  In the same run we compute
 the first-come greedy plan and a proven upper bound: the LP relaxation (GLOP)
 for community and street; for the district, whose full LP is too large, the
-sum over its geographic parts of each part's LP bound plus the part's
-cut-pairs slack (still a proven bound on the whole district).
+per-shift seat bound over the whole district, min(headcount, candidates) seats
+per shift, which is proven and there much tighter than part LPs plus cut slack.
 Writes benchmarks/results/matching.json and prints a table.
 """
 
@@ -28,13 +28,13 @@ from typing import Any
 
 from matching.optimizer import (
     check_solution,
-    decompose,
     greedy_solution,
     problem_from_dict,
     solve,
 )
 from matching.optimizer.bounds import lp_bound
 from matching.optimizer.feasibility import prefilter
+from matching.optimizer.model import trivial_bound
 
 SIZES: dict[str, dict[str, Any]] = {
     "community": {"volunteers": 300, "shifts": 200, "communities": 1, "time_limit": 5.0},
@@ -116,14 +116,11 @@ def run_size(name: str, seed: int, workers: int) -> dict[str, Any]:
     greedy_s = time.monotonic() - t0
     t0 = time.monotonic()
     if name == "district":
-        parts = decompose(problem)
-        bounds = [lp_bound(prefilter(p)) for p in parts]
-        lp = (
-            sum(b + p.coverage_slack for b, p in zip(bounds, parts, strict=True) if b is not None)
-            if all(b is not None for b in bounds)
-            else None
-        )
-        bound_kind = f"sum of {len(parts)} part LP bounds + cut slack"
+        # The full LP is too large here, and part LPs plus the cut slack are
+        # weak; the per-shift seat bound of the whole district is proven and,
+        # at generated densities, within a fraction of a percent of greedy.
+        lp = trivial_bound(prefilter(problem))
+        bound_kind = "per-shift seat bound, min(headcount, candidates), whole district"
     else:
         lp = lp_bound(prefilter(problem))
         bound_kind = "LP relaxation (GLOP)"

@@ -72,6 +72,7 @@ _Static = tuple[
     npt.NDArray[np.int64],
     npt.NDArray[np.int64],
     dict[tuple[str, str], int],
+    dict[str, npt.NDArray[np.bool_]],
 ]
 # The per-problem arrays are cached for the few most recent problems: the
 # candidate list is asked for again and again on one plan.  The cache holds the
@@ -95,11 +96,24 @@ def _static(problem: Problem) -> _Static:
         np.array([epoch(a.start) for v in vols for a in v.availability], dtype=np.int64),
         np.array([epoch(a.end) for v in vols for a in v.availability], dtype=np.int64),
         {(h.volunteer, h.beneficiary): h.visits for h in problem.history},
+        _has(vols),
     )
     if len(_STATIC) >= 4:
         _STATIC.pop(next(iter(_STATIC)))
     _STATIC[id(problem)] = (problem, data)
     return data
+
+
+def _has(vols: Sequence[Volunteer]) -> dict[str, npt.NDArray[np.bool_]]:
+    """Per skill and per language (prefixed ``lang:``), who has it, as a mask."""
+    out: dict[str, npt.NDArray[np.bool_]] = {}
+    for i, v in enumerate(vols):
+        for key in (*v.skills, *(f"lang:{x}" for x in v.languages)):
+            mask = out.get(key)
+            if mask is None:
+                mask = out[key] = np.zeros(len(vols), dtype=np.bool_)
+            mask[i] = True
+    return out
 
 
 class CandidateIndex:
@@ -118,9 +132,16 @@ class CandidateIndex:
         self.spaces = {sp.id: sp for sp in problem.spaces}
         self.placed = {p.shift: p for p in placements}
         static = _static(problem)
-        self.lat, self.lon, self.reach, self.av_owner, self.av_start, self.av_end, self.visits = (
-            static
-        )
+        (
+            self.lat,
+            self.lon,
+            self.reach,
+            self.av_owner,
+            self.av_start,
+            self.av_end,
+            self.visits,
+            self.has,
+        ) = static
         self.on_shift: dict[str, set[str]] = {}
         # volunteer -> [(shift id, start, end, location)]
         self.busy: dict[str, list[tuple[str, datetime, datetime, Location | None]]] = {}
@@ -150,25 +171,35 @@ class CandidateIndex:
         if maybe_loc is None:
             return []
         here: Location = maybe_loc
-        ok = haversine_many(self.lat, self.lon, here.lat, here.lon) <= self.reach + 1e-9
+        dist = haversine_many(self.lat, self.lon, here.lat, here.lon)
+        ok = dist <= self.reach + 1e-9
         free = np.zeros(len(self.problem.volunteers), dtype=np.bool_)
         inside = (self.av_start <= epoch(start)) & (self.av_end >= epoch(end))
         free[self.av_owner[inside]] = True
-        near = np.flatnonzero(ok & free)
+        ok &= free
+        # Rules 2 and 3 as masks, so the loop below sees only real candidates.
+        none = np.zeros(ok.size, dtype=np.bool_)
+        for skill in shift.skills:
+            ok &= self.has.get(skill, none)
+        if shift.languages:
+            speaks = np.zeros(ok.size, dtype=np.bool_)
+            for lang in shift.languages:
+                speaks |= self.has.get(f"lang:{lang}", none)
+            ok &= speaks
+        near = np.flatnonzero(ok)
         taken = self.on_shift.get(shift_id, set())
-        need_skills = set(shift.skills)
-        langs = set(shift.languages)
         minutes = (end - start).total_seconds() / 60
         w = self.problem.weights
-        out: list[Candidate] = []
         vols = self.problem.volunteers
-        for i in near.tolist():
+        # A light pass ranks everyone; reasons are written only for the top k.
+        ranked: list[tuple[bool, float, str, int, float, float, int, bool, str | None, bool]] = []
+        for i, km in zip(near.tolist(), dist[near].tolist(), strict=True):
             v = vols[i]
-            if v.id in taken or not need_skills.issubset(v.skills):
+            if v.id in taken:
                 continue
-            if langs and not langs.intersection(v.languages):
-                continue
-            km = haversine_km(v.location.lat, v.location.lon, here.lat, here.lon)
+            if abs(km - v.max_travel_km) < 1e-6:
+                # On the edge: decide with the validator's scalar formula.
+                km = haversine_km(v.location.lat, v.location.lon, here.lat, here.lon)
             if km > v.max_travel_km:
                 continue
             worked = 0.0
@@ -185,6 +216,19 @@ class CandidateIndex:
             over = worked + minutes > v.max_minutes
             cont = self.visits.get((v.id, shift.beneficiary), 0) if shift.beneficiary else 0
             pref = shift.category is not None and shift.category in v.preferences
+            score = round(
+                w.continuity * cont
+                + w.preference_matches * pref
+                - w.travel_km * km
+                - w.fairness_spread_min * load / 10,
+                3,
+            )
+            free_of = clash is None and not over
+            ranked.append((not free_of, -score, v.id, i, km, load, cont, pref, clash, over))
+        ranked.sort(key=lambda r: (r[0], r[1], r[2]))
+        out: list[Candidate] = []
+        for _, neg_score, vid, i, km, load, cont, pref, clash, over in ranked[:k]:
+            v = vols[i]
             reasons = [f"{km:.1f} km away (limit {v.max_travel_km:g})"]
             if shift.skills:
                 reasons.append("has " + ", ".join(shift.skills))
@@ -199,16 +243,10 @@ class CandidateIndex:
                 reasons.append("would exceed the hour limit")
             else:
                 reasons.append("free of conflicts")
-            score = (
-                w.continuity * cont
-                + w.preference_matches * pref
-                - w.travel_km * km
-                - w.fairness_spread_min * load / 10
-            )
             out.append(
                 Candidate(
-                    volunteer=v.id,
-                    score=round(score, 3),
+                    volunteer=vid,
+                    score=-neg_score,
                     distance_km=round(km, 3),
                     skills_matched=tuple(shift.skills),
                     load_minutes=load,
@@ -218,8 +256,29 @@ class CandidateIndex:
                     reasons=tuple(reasons),
                 )
             )
-        out.sort(key=lambda c: (not c.conflict_free, -c.score, c.volunteer))
-        return out[:k]
+        return out
+
+
+# Indexes of the few most recent plans, keyed by the identity of the problem
+# and of the (immutable) plan tuples: a social worker asks for candidates again
+# and again on one plan.  Entries hold the objects, so ids cannot be reused.
+_INDEXES: dict[tuple[int, int, int], tuple[Problem, object, object, CandidateIndex]] = {}
+
+
+def _index_for(
+    problem: Problem, assigned: Iterable[Pair], placements: Iterable[Placement]
+) -> CandidateIndex:
+    if not isinstance(assigned, tuple) or not isinstance(placements, tuple):
+        return CandidateIndex(problem, assigned, placements)
+    key = (id(problem), id(assigned), id(placements))
+    hit = _INDEXES.get(key)
+    if hit is not None and hit[0] is problem and hit[1] is assigned and hit[2] is placements:
+        return hit[3]
+    index = CandidateIndex(problem, assigned, placements)
+    if len(_INDEXES) >= 8:
+        _INDEXES.pop(next(iter(_INDEXES)))
+    _INDEXES[key] = (problem, assigned, placements, index)
+    return index
 
 
 def candidates(
@@ -237,7 +296,7 @@ def candidates(
     ``conflict_free=False``.  Ranking: free first, then continuity, preference,
     lower load (fairness) and shorter travel.  No CP-SAT: a few milliseconds.
     """
-    return CandidateIndex(problem, assigned, placements).top(shift_id, k)
+    return _index_for(problem, assigned, placements).top(shift_id, k)
 
 
 def _pinned_copy(v: Volunteer, busy: list[tuple[datetime, datetime]]) -> Volunteer:
@@ -364,8 +423,9 @@ def replan(
                 tri_vol=feas.tri_vol[idx],
                 tri_km=feas.tri_km[idx],
             )
-    # Leave a fifth of the budget for assembling the whole plan afterwards.
-    remaining = max(0.1, 0.8 * time_limit_s - (time.monotonic() - t0))
+    # Leave most of the rest of the budget for assembling the whole plan
+    # afterwards, and for a busy machine: the limit is a promise at p95.
+    remaining = max(0.1, 0.55 * time_limit_s - (time.monotonic() - t0))
     part = solve_feasibility(feas, time_limit_s=remaining, workers=1)
     outside = [u for u in previous_solution.unfilled if u.shift not in free_shifts]
     if part.status in ("INFEASIBLE", "UNKNOWN"):

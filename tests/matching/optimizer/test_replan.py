@@ -51,3 +51,12 @@ def test_candidates_are_ranked_with_reasons():
     assert flags == sorted(flags, reverse=True)
     on = {a.volunteer for a in sol.assignments if a.shift == target.id}
     assert not on & {c.volunteer for c in top}
+
+
+def test_candidates_cached_index_gives_the_same_answer():
+    p, sol = _plan()
+    for s in p.shifts[:10]:
+        cached = candidates(p, s.id, 5, assigned=sol.assignments)
+        again = candidates(p, s.id, 5, assigned=sol.assignments)
+        fresh = candidates(p, s.id, 5, assigned=list(sol.assignments))
+        assert cached == again == fresh
