@@ -157,7 +157,18 @@ def _database(url: str) -> dict[str, Any]:
         raise ImproperlyConfigured("DATABASE_URL must name a database, e.g. postgres://…/timebank.")
     config["ENGINE"] = "django.db.backends.postgresql"
     config.setdefault("OPTIONS", {})
-    config["CONN_HEALTH_CHECKS"] = True
+    pool_max = envint("DB_POOL_MAX", 20, minimum=0)
+    if pool_max:
+        # Under ASGI every in-flight request runs in its own thread with its own
+        # connection; a pool makes a burst wait for a connection instead of
+        # exhausting the server's max_connections.
+        config["OPTIONS"]["pool"] = {
+            "min_size": 1,
+            "max_size": pool_max,
+            "timeout": envint("DB_POOL_TIMEOUT", 30, minimum=1),
+        }
+    else:
+        config["CONN_HEALTH_CHECKS"] = True
     test_name = envstr("TEST_DATABASE_NAME")
     if test_name:
         config["TEST"] = {"NAME": test_name}
