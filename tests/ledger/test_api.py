@@ -510,3 +510,18 @@ def test_clearing_in_mutual_credit_counts_the_payer_side_net_of_reversals(api, p
     assert [(i["issuer"], i["redeemed_in"], i["minutes"]) for i in r.json()["items"]] == [
         (p.community.pk, p.other.pk, 20)
     ]
+
+
+def test_gift_tells_both_members_live(api, funded):
+    from timebank.models import Event
+
+    relate(funded.bob, funded.carol, funded.community)
+    gift = api.post("/ledger/gifts", {"to": funded.carol.pk, "minutes": 25}, as_=funded.bob).json()
+    events = {
+        (e.type, e.recipients.get().group, e.data["balance_minutes"])
+        for e in Event.objects.filter(data__transfer=gift["id"])
+    }
+    assert events == {
+        ("ledger.debited", f"member-{funded.bob.pk}", 575),
+        ("ledger.credited", f"member-{funded.carol.pk}", 25),
+    }

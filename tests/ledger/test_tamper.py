@@ -110,3 +110,19 @@ def test_rehashed_forgery_still_breaks_the_balances(history):
     raw("UPDATE ledger_transfer SET hash = %s WHERE id = %s", ["f" * 64, first.pk])
     with pytest.raises(CommandError, match="transfer #1"):
         run_verify()
+
+
+@pytest.mark.postgres
+def test_postgres_refuses_an_unbalanced_transfer_at_commit(history):
+    """The deferred trigger checks each transfer's entries sum to zero."""
+    last = Transfer.objects.get(seq=3)
+    account = Account.objects.get(member=history.bob)
+    with pytest.raises(DatabaseError, match="unbalanced"), transaction.atomic():
+        Entry.objects.create(
+            transfer=last,
+            account=account,
+            origin=history.community,
+            minutes=5,
+            balance_after=125,
+        )
+    assert run_verify().strip() == "ok 3 transfers"
