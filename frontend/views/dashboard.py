@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from frontend.charts import bar_chart
 from frontend.views.people import staff_community_id
@@ -16,7 +17,7 @@ from timebank import reports
 from timebank.errors import ApplicationError
 from timebank.people.selectors import community_get
 
-WEEKDAY_KEYS = ["一", "二", "三", "四", "五", "六", "日"]
+WEEKDAYS = [_("周一"), _("周二"), _("周三"), _("周四"), _("周五"), _("周六"), _("周日")]
 
 
 @login_required
@@ -36,7 +37,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     peak = max(heat.values(), default=0)
     heat_rows = [
         {
-            "label": gettext("周") + WEEKDAY_KEYS[d - 1],
+            "label": WEEKDAYS[d - 1],
             "cells": [
                 {
                     "hour": h,

@@ -46,11 +46,17 @@ def profile_me(request: HttpRequest) -> dict[str, Any]:
     return profile_out(selectors.profile_get(member=me_of(request)))
 
 
-@router.api_operation(
-    ["PUT", "PATCH"],
+@router.put(
     "/volunteers/me",
     response=ProfileOut,
     url_name="matching-profile-me-update",
+    operation_id="matching_profile_me_put",
+)
+@router.patch(
+    "/volunteers/me",
+    response=ProfileOut,
+    url_name="matching-profile-me-patch",
+    operation_id="matching_profile_me_patch",
 )
 def profile_me_update(request: HttpRequest, payload: ProfileIn) -> dict[str, Any]:
     services.profile_update(
@@ -97,11 +103,17 @@ def profile_detail(request: HttpRequest, member_id: int) -> dict[str, Any]:
     return profile_out(selectors.profile_get(member=member))
 
 
-@router.api_operation(
-    ["PUT", "PATCH"],
+@router.put(
     "/volunteers/{member_id}",
     response=ProfileOut,
     url_name="matching-profile-update",
+    operation_id="matching_profile_put",
+)
+@router.patch(
+    "/volunteers/{member_id}",
+    response=ProfileOut,
+    url_name="matching-profile-patch",
+    operation_id="matching_profile_patch",
 )
 def profile_update(request: HttpRequest, member_id: int, payload: ProfileIn) -> dict[str, Any]:
     member = _profile_member(request, member_id)

@@ -330,3 +330,30 @@ def test_openapi_describes_every_endpoint(api):
     ]:
         assert path in paths
     assert api.client.get("/api/docs").status_code == 200
+
+
+def test_openapi_document_is_valid_with_unique_operation_ids(api):
+    from collections import Counter
+
+    from openapi_spec_validator import validate
+
+    doc = api.client.get("/api/openapi.json").json()
+    validate(doc)
+    ids = Counter(op["operationId"] for ops in doc["paths"].values() for op in ops.values())
+    assert [k for k, n in ids.items() if n > 1] == []
+    # Every contract path of API.md is described.
+    for path in [
+        "/api/v1/ledger/me",
+        "/api/v1/ledger/me/entries",
+        "/api/v1/ledger/gifts",
+        "/api/v1/ledger/donations",
+        "/api/v1/ledger/transfers/{transfer_id}/reverse",
+        "/api/v1/ledger/certificates",
+        "/api/v1/needs",
+        "/api/v1/shifts",
+        "/api/v1/matching/runs",
+        "/api/v1/spaces",
+        "/api/v1/reservations",
+        "/api/v1/volunteers/me",
+    ]:
+        assert path in doc["paths"], path
