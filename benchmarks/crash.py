@@ -440,12 +440,13 @@ def plan(
     bookers: list[str],
     slots: list[tuple[int, str, str]],
     gift: dict[str, Any],
+    booking_share: float = 0.6,
 ) -> list[Op]:
     # A narrow pool of slots, so bookings contend with each other.
     pool = rng.sample(slots, min(len(slots), max(8, n // 3)))
     ops: list[Op] = []
     for i in range(n):
-        if rng.random() < 0.6:
+        if rng.random() < booking_share:
             space, start, end = rng.choice(pool)
             body = {"space": space, "start": start, "end": end, "accept_terms": True}
             ops.append(Op(i, "reserve", rng.choice(bookers), body))
@@ -540,12 +541,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=4, help="client threads (≤ 8)")
     parser.add_argument("--seconds", type=float, default=30.0, help="load time bound (≤ 60)")
     parser.add_argument("--kill-at", type=float, default=0.4, help="fraction answered, then kill")
+    parser.add_argument(
+        "--booking-share", type=float, default=0.6, help="share of bookings; the rest are gifts"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--keep-db", action="store_true", help="do not drop the scratch database")
     args = parser.parse_args(argv)
     if not (1 <= args.requests <= 400 and 1 <= args.threads <= 8 and 0 < args.seconds <= 60):
         print("crash: --requests 1..400, --threads 1..8, --seconds up to 60", file=sys.stderr)
+        return 2
+    if not 0 <= args.booking_share <= 1:
+        print("crash: --booking-share is a fraction between 0 and 1", file=sys.stderr)
         return 2
     if not 0 < args.kill_at < 1:
         print("crash: --kill-at is a fraction between 0 and 1", file=sys.stderr)
@@ -598,7 +605,7 @@ def main(argv: list[str] | None = None) -> int:
         if not slots:
             raise RuntimeError("no free slots to book")
         rng = random.Random(args.seed)
-        ops = plan(rng, args.requests, bookers, slots, gift)
+        ops = plan(rng, args.requests, bookers, slots, gift, args.booking_share)
         kill_after = max(1, int(args.requests * args.kill_at))
         load = Load(server, ops, args.threads, args.seconds, kill_after)
         elapsed = load.run()
