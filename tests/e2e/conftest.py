@@ -88,6 +88,24 @@ def server() -> Iterator[Server]:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+    # The task worker, as `make run` starts it: matching runs and timed offers.
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "manage.py",
+            "db_worker",
+            "--queue-name",
+            "*",
+            "--interval",
+            "0.2",
+            "--no-reload",
+            "--no-startup-delay",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -102,11 +120,13 @@ def server() -> Iterator[Server]:
                 time.sleep(0.3)
         yield srv
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        for child in (proc, worker):
+            child.terminate()
+        for child in (proc, worker):
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
         log.close()
         shutil.rmtree(workdir, ignore_errors=True)
 
