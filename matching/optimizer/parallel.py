@@ -27,7 +27,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from .assemble import build_solution, evaluate, triples_of
+from .assemble import build_solution, evaluate, pairs_of, placements_of, triples_of
 from .feasibility import Feasibility, candidates_per_shift, prefilter
 from .greedy import first_come, greedy_triples
 from .model import (
@@ -39,7 +39,18 @@ from .model import (
     solve_one,
     trivial_bound,
 )
-from .types import Location, Objective, Pair, Placement, Problem, Progress, Solution, Unfilled
+from .replanning import _frozen_at
+from .types import (
+    Location,
+    Objective,
+    Pair,
+    Placement,
+    Problem,
+    Progress,
+    Shift,
+    Solution,
+    Unfilled,
+)
 
 # Components are packed into parts of at most this many candidate triples.
 PART_TRIPLES = 150_000
@@ -163,6 +174,20 @@ def _components(problem: Problem, feas: Feasibility, max_part_triples: int) -> l
 
 
 def _geo_split(problem: Problem, feas: Feasibility) -> list[Problem]:
+    shift_leaf, vol_leaf, n_leaves = _geo_leaves(problem)
+    slack = _cut_slack(problem, feas, shift_leaf, vol_leaf)
+    parts: list[Problem] = []
+    for k in range(n_leaves):
+        in_shifts: list[int] = np.flatnonzero(shift_leaf == k).tolist()
+        in_vols: list[int] = np.flatnonzero(vol_leaf == k).tolist()
+        if not in_shifts:
+            continue
+        parts.append(_part(problem, in_vols, in_shifts, int(slack[k])))
+    return parts
+
+
+def _geo_leaves(problem: Problem) -> tuple[np.ndarray, np.ndarray, int]:
+    """Street-sized regions: each shift's and each volunteer's region number."""
     n_v = len(problem.volunteers)
     n_s = len(problem.shifts)
     cos = math.cos(math.radians(float(np.mean([v.location.lat for v in problem.volunteers]))))
@@ -202,15 +227,66 @@ def _geo_split(problem: Problem, feas: Feasibility) -> list[Problem]:
             shift_leaf[k] = room_leaf[shift.spaces[0]]
     for p in (*problem.fixed, *problem.previous):
         vol_leaf[vol_idx[p.volunteer]] = shift_leaf[shift_idx[p.shift]]
-    slack = _cut_slack(problem, feas, shift_leaf, vol_leaf)
-    parts: list[Problem] = []
-    for k in range(len(leaves)):
-        in_shifts: list[int] = np.flatnonzero(shift_leaf == k).tolist()
-        in_vols: list[int] = np.flatnonzero(vol_leaf == k).tolist()
-        if not in_shifts:
-            continue
-        parts.append(_part(problem, in_vols, in_shifts, int(slack[k])))
-    return parts
+    return shift_leaf, vol_leaf, len(leaves)
+
+
+def _around_plan(
+    feas: Feasibility,
+    plan: list[int],
+    shift_leaf: np.ndarray,
+    vol_leaf: np.ndarray,
+    k: int,
+) -> Problem | None:
+    """Region ``k`` as a problem in which ``plan``'s pairs that cross its border
+    stay as they are: seats taken by outsiders are gone from its shifts, and its
+    people keep their outside shifts (pinned, frozen where they are placed).
+    Any plan of this part, joined with the crossing pairs and the other parts'
+    plans, is a plan of the whole problem."""
+    problem = feas.problem
+    in_shifts = np.flatnonzero(shift_leaf == k)
+    if in_shifts.size == 0:
+        return None
+    in_vols = np.flatnonzero(vol_leaf == k)
+    p_s = feas.tri_shift[plan] if plan else np.zeros(0, dtype=np.int64)
+    p_v = feas.tri_vol[plan] if plan else np.zeros(0, dtype=np.int64)
+    placed = {pl.shift: pl for pl in placements_of(feas, plan)}
+    into = (shift_leaf[p_s] == k) & (vol_leaf[p_v] != k)
+    out_of = (vol_leaf[p_v] == k) & (shift_leaf[p_s] != k)
+    taken = np.bincount(p_s[into], minlength=len(problem.shifts))
+    shifts: list[Shift] = []
+    for si in in_shifts.tolist():
+        sh = problem.shifts[si]
+        if taken[si]:
+            if sh.headcount - int(taken[si]) <= 0:
+                continue
+            sh = replace(_frozen_at(sh, placed.get(sh.id)), headcount=sh.headcount - int(taken[si]))
+        shifts.append(sh)
+    pins: list[Pair] = []
+    away: dict[int, int] = {}
+    for si, vi in zip(p_s[out_of].tolist(), p_v[out_of].tolist(), strict=True):
+        away[si] = away.get(si, 0) + 1
+        pins.append(Pair(problem.shifts[si].id, problem.volunteers[vi].id))
+    for si, n in sorted(away.items()):
+        sh = problem.shifts[si]
+        shifts.append(replace(_frozen_at(sh, placed.get(sh.id)), headcount=n))
+    vols = tuple(problem.volunteers[i] for i in in_vols.tolist())
+    vset = {v.id for v in vols}
+    inside = {sh.id for sh in shifts}
+    space_ids = {sp for sh in shifts for sp in sh.spaces}
+    return replace(
+        problem,
+        volunteers=vols,
+        shifts=tuple(shifts),
+        history=tuple(h for h in problem.history if h.volunteer in vset),
+        fixed=tuple(
+            dict.fromkeys(
+                [p for p in problem.fixed if p.shift in inside and p.volunteer in vset] + pins
+            )
+        ),
+        previous=tuple(p for p in problem.previous if p.shift in inside and p.volunteer in vset),
+        spaces=tuple(sp for sp in problem.spaces if sp.id in space_ids),
+        coverage_slack=0,
+    )
 
 
 def _cut_slack(
@@ -298,8 +374,18 @@ def solve(
     t0 = time.monotonic()
     n_workers = workers or default_workers()
     feas = prefilter(problem)
+    geo: tuple[np.ndarray, np.ndarray, list[int]] | None = None
+    floor: list[int] = []
     if len(problem.volunteers) * len(problem.shifts) > GEO_SPLIT_PAIRS:
-        parts = _geo_split(problem, feas)
+        # Streets around the first-come plan: each street improves its own
+        # part of the plan while the pairs that cross streets stay, so the
+        # parts' plans join into one and each part can only add coverage.
+        floor = first_come(feas)
+        shift_leaf, vol_leaf, n_leaves = _geo_leaves(problem)
+        around = [_around_plan(feas, floor, shift_leaf, vol_leaf, k) for k in range(n_leaves)]
+        keys = [k for k in range(n_leaves) if around[k] is not None]
+        parts = [a for a in around if a is not None]
+        geo = (shift_leaf, vol_leaf, keys)
     else:
         # One model is best while it is small enough: CP-SAT sees independent
         # components itself, and there are no processes to start.
@@ -308,7 +394,7 @@ def solve(
             if feas.n_triples <= PART_TRIPLES
             else _components(problem, feas, PART_TRIPLES)
         )
-    if len(parts) == 1:
+    if len(parts) == 1 and geo is None:
         return solve_feasibility(
             feas, time_limit_s=time_limit_s, workers=n_workers, on_progress=on_progress, started=t0
         )
@@ -337,9 +423,9 @@ def solve(
                 )
             )
 
-    floor: list[int]
     if n_proc == 1:
-        floor = first_come(feas)
+        if geo is None:
+            floor = first_come(feas)
         for i in order:
             results[i] = _solve_part(parts[i], limits[i], deadline, n_workers)
             report()
@@ -352,15 +438,65 @@ def solve(
                 pool.submit(_solve_part, parts[i], limits[i], deadline, cpsat_workers): i
                 for i in order
             }
-            # The first-come floor is computed while the parts start up.
-            floor = first_come(feas)
+            if geo is None:
+                # The first-come floor is computed while the parts start up.
+                floor = first_come(feas)
             for fut in futures:
                 results[futures[fut]] = fut.result()
                 report()
+    if geo is not None:
+        return _join_around(feas, floor, geo, [results[i] for i in range(len(parts))], t0)
     merged = merge_solutions(
         problem, [results[i] for i in range(len(parts))], seconds=time.monotonic() - t0
     )
     return _complete(feas, merged, floor, t0)
+
+
+def _join_around(
+    feas: Feasibility,
+    floor: list[int],
+    geo: tuple[np.ndarray, np.ndarray, list[int]],
+    solutions: list[Solution],
+    t0: float,
+) -> Solution:
+    """Join the streets' plans (see ``_around_plan``) with the crossing pairs of
+    ``floor``.  Per street, its own plan is used only if it covers at least as
+    much as the floor did there, so the join never covers less than ``floor``."""
+    problem = feas.problem
+    shift_leaf, vol_leaf, keys = geo
+    weight = {s.id: s.weight for s in problem.shifts}
+    leaf_of = {s.id: int(shift_leaf[i]) for i, s in enumerate(problem.shifts)}
+    floor_pairs = pairs_of(feas, floor)
+    floor_placed = {pl.shift: pl for pl in placements_of(feas, floor)}
+    f_s = feas.tri_shift[floor] if floor else np.zeros(0, dtype=np.int64)
+    f_v = feas.tri_vol[floor] if floor else np.zeros(0, dtype=np.int64)
+    crossing = (shift_leaf[f_s] != vol_leaf[f_v]).tolist()
+    pairs = [p for p, c in zip(floor_pairs, crossing, strict=True) if c]
+    placements = dict(floor_placed)
+    inside_floor: dict[int, list[Pair]] = {}
+    for p, c in zip(floor_pairs, crossing, strict=True):
+        if not c:
+            inside_floor.setdefault(leaf_of[p.shift], []).append(p)
+    for k, sol in zip(keys, solutions, strict=True):
+        mine = [p for p in sol.assignments if leaf_of.get(p.shift) == k]
+        base = inside_floor.get(k, [])
+        ok = sol.status in ("OPTIMAL", "FEASIBLE")
+        if ok and sum(weight[p.shift] for p in mine) >= sum(weight[p.shift] for p in base):
+            pairs += mine
+            for pl in sol.placements or ():
+                if leaf_of.get(pl.shift) == k:
+                    placements[pl.shift] = pl
+        else:
+            pairs += base
+    joined = Solution(
+        status="FEASIBLE",
+        assignments=tuple(pairs),
+        unfilled=(),
+        objective=Objective(coverage_bound=trivial_bound(feas) + problem.coverage_slack),
+        solve_seconds=0.0,
+        placements=tuple(placements.values()),
+    )
+    return _complete(feas, joined, floor, t0)
 
 
 def _complete(feas: Feasibility, merged: Solution, floor: list[int], t0: float) -> Solution:

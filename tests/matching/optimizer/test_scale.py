@@ -101,3 +101,16 @@ def test_connected_labels_match_union_find():
             if rx != ry:
                 parent[max(rx, ry)] = min(rx, ry)
         assert parallel.connected_labels(n, a, b).tolist() == [find(i) for i in range(n)]
+
+
+def test_streets_around_the_plan_join_validly_with_flexible_shifts(monkeypatch):
+    """Streets solved around the first-come plan keep the crossing pairs and
+    frozen placements, so the joined plan is valid and at least first come."""
+    monkeypatch.setattr(parallel, "GEO_SPLIT_PAIRS", 1)
+    monkeypatch.setattr(parallel, "REGION_SHIFTS", 25)
+    p = problem_from_dict(generate(200, 100, seed=4, communities=4, flexible=0.3))
+    sol = solve(p, time_limit_s=3.0, workers=1)
+    report = check_solution(p, sol)
+    assert report.ok, report.violations[:5]
+    assert sol.objective.coverage >= greedy_solution(p).objective.coverage
+    assert sol.objective.coverage <= sol.objective.coverage_bound
