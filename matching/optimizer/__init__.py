@@ -27,6 +27,13 @@ Objective, in strict (lexicographic) order, solved in CP-SAT stages:
    So one extra preferred category is worth 2 km of travel, and a spread of 100
    minutes is worth 2 km.
 
+Every solve returns at least the coverage of the first-come plan (``greedy``):
+that plan is the floor, and the better start CP-SAT gets on top of it is a
+scarce-first plan (important, hard-to-fill seats first; seeded restarts on
+small models).  ``status`` is ``OPTIMAL`` only when every level is proven; a
+plan whose coverage equals ``coverage_bound`` has proven-optimal coverage even
+when the soft stage ran out of time (status ``FEASIBLE``).
+
 Public API:
 
 * ``solve(problem, *, time_limit_s=10.0, workers=None, on_progress=None)``

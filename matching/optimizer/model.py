@@ -563,7 +563,9 @@ def solve_feasibility(
     full = feas
 
     # Time kept back for turning the plan into a Solution (metrics, reasons).
-    budget = time_limit_s - min(0.25 * time_limit_s, 0.2 + 2.5 * feas.n_triples / 1e6)
+    budget = time_limit_s - min(
+        0.25 * time_limit_s, 0.2 + 0.02 * time_limit_s + 2.5 * feas.n_triples / 1e6
+    )
     warm = first_come(feas)
     floor_coverage = coverage_of(feas, warm)
     small = feas.n_triples <= SMALL_MODEL

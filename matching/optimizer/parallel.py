@@ -13,6 +13,18 @@
 
 The web app runs parts as separate background tasks, so ``decompose``,
 ``solve`` and ``merge_solutions`` are public and take only plain data.
+
+``solve`` itself, on a district, does better than independent cut parts: it
+builds the whole prefilter and the first-come plan (both vectorised, seconds),
+then solves each street *around that plan*: pairs that cross a street border
+stay as first come made them (the street's shifts lose the seats outsiders
+hold, its people keep their outside shifts as pins), so every street's plan
+joins with the others into a valid whole, and a street's plan replaces first
+come's there only if it covers at least as much.  A last first-come pass over
+the whole problem fills what is left.  So the result is never below first come.
+Its ``coverage_bound`` is the whole problem's per-shift seat bound (each shift
+filled up to min(headcount, its candidates)), proven and, at generated
+densities, within a fraction of a percent of the plan.
 """
 
 from __future__ import annotations
