@@ -17,6 +17,10 @@ urlpatterns = [
     path("staff/dashboard", dashboard.dashboard, name="dashboard"),
     path("staff/needs", staff.needs_board, name="s-needs"),
     path("staff/coverage", staff.coverage, name="s-coverage"),
+    path("staff/needs/<int:need_id>", staff.need_edit, name="s-need"),
+    path(
+        "staff/requests/<int:request_id>/decline", staff.request_decline, name="s-request-decline"
+    ),
     path("staff/runs", staff.runs, name="s-runs"),
     path("staff/runs/<int:run_id>", staff.run_detail, name="s-run"),
     path("staff/runs/<int:run_id>/apply", staff.run_apply_view, name="s-run-apply"),
@@ -29,6 +33,7 @@ urlpatterns = [
     path("r/spaces/<int:space_id>", resident.space_week, name="r-space"),
     path("r/spaces/<int:space_id>/waitlist", resident.waitlist, name="r-waitlist"),
     path("r/reserve", resident.reserve, name="r-reserve"),
+    path("r/request", resident.request_service, name="r-request"),
     path("r/reservations", resident.mine, name="r-mine"),
     path("r/reservations/<int:reservation_id>/cancel", resident.cancel, name="r-cancel"),
     path("r/reservations/<int:reservation_id>/accept", resident.accept_offer, name="r-accept"),

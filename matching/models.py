@@ -527,3 +527,58 @@ class Proposal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.volunteer_id}→{self.shift_id} ({self.status})"
+
+
+class RequestStatus(models.TextChoices):
+    OPEN = "open", _("待处理")
+    ACCEPTED = "accepted", _("已受理")
+    DECLINED = "declined", _("未受理")
+
+
+class ServiceRequest(models.Model):
+    """A resident asks for help (居民需求清单); a social worker turns it into a need
+    or declines it with a reason."""
+
+    community = models.ForeignKey(
+        "people.Community", verbose_name=_("社区"), on_delete=models.PROTECT, related_name="+"
+    )
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("居民"),
+        on_delete=models.CASCADE,
+        related_name="service_requests",
+    )
+    category = models.CharField(_("类别"), max_length=20, choices=Category.choices)
+    description = models.CharField(_("需要什么帮助"), max_length=500)
+    preferred = models.CharField(_("方便的时间"), max_length=200, blank=True)
+    status = models.CharField(
+        _("状态"), max_length=20, choices=RequestStatus.choices, default=RequestStatus.OPEN
+    )
+    need = models.ForeignKey(
+        Need,
+        verbose_name=_("对应需求"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="requests",
+    )
+    handled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("处理人"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    note = models.CharField(_("处理说明"), max_length=300, blank=True)
+    created_at = models.DateTimeField(_("提出时间"), auto_now_add=True)
+    handled_at = models.DateTimeField(_("处理时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("居民服务请求")
+        verbose_name_plural = _("居民服务请求")
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["community", "status"], name="request_open_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.description[:20]}"

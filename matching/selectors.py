@@ -22,13 +22,14 @@ from matching.models import (
     Need,
     Notification,
     Rating,
+    ServiceRequest,
     Shift,
     VolunteerProfile,
 )
 from timebank import permissions
 from timebank.errors import NotFound, field_error
 from timebank.pagination import check_limit
-from timebank.people.models import Member
+from timebank.people.models import Community, Member
 
 S = AssignmentStatus
 KM_PER_DEGREE = 111.32
@@ -273,3 +274,17 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     dp, dl = p2 - p1, math.radians(lon2 - lon1)
     h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
     return 2 * 6371.0 * math.asin(math.sqrt(h))
+
+
+def service_request_get(*, request_id: int) -> ServiceRequest:
+    found = ServiceRequest.objects.filter(pk=request_id).first()
+    if found is None:
+        raise NotFound(_("找不到该请求"), code="request_not_found")
+    return found
+
+
+def service_requests(*, community: Community, status: str = "open") -> QuerySet[ServiceRequest]:
+    qs = ServiceRequest.objects.filter(community=community).select_related("member")
+    if status != "all":
+        qs = qs.filter(status=status)
+    return qs.order_by("-id")[:200]

@@ -69,16 +69,22 @@ class WindowForm(forms.Form):
     weekday = forms.TypedChoiceField(
         label=_("星期"), coerce=int, choices=[(i, w) for i, w in enumerate(WEEKDAYS)]
     )
-    start = forms.TimeField(label=_("开始"), widget=forms.TimeInput(attrs={"type": "time"}))
-    end = forms.TimeField(label=_("结束"), widget=forms.TimeInput(attrs={"type": "time"}))
+    start = forms.TimeField(
+        label=_("开始"), widget=forms.TimeInput(format="%H:%M", attrs={"type": "time"})
+    )
+    end = forms.TimeField(
+        label=_("结束"), widget=forms.TimeInput(format="%H:%M", attrs={"type": "time"})
+    )
 
 
 class ClosureForm(forms.Form):
     start = forms.DateTimeField(
-        label=_("开始"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+        label=_("开始"),
+        widget=forms.DateTimeInput(format="%Y-%m-%dT%H:%M", attrs={"type": "datetime-local"}),
     )
     end = forms.DateTimeField(
-        label=_("结束"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+        label=_("结束"),
+        widget=forms.DateTimeInput(format="%Y-%m-%dT%H:%M", attrs={"type": "datetime-local"}),
     )
     reason = forms.ChoiceField(label=_("原因"), choices=ClosureReason.choices)
     note = forms.CharField(label=_("说明"), required=False, max_length=200)

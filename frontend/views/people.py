@@ -45,7 +45,9 @@ class RegisterForm(forms.Form):
     )
     proxy = forms.BooleanField(label=_("代办登记（本人没有手机）"), required=False)
     birth_date = forms.DateField(
-        label=_("出生日期"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("出生日期"),
+        required=False,
+        widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}),
     )
     roles = forms.MultipleChoiceField(
         label=_("角色"),

@@ -23,8 +23,9 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from frontend.forms_util import add_service_error
-from matching.models import Assignment, AssignmentStatus
+from matching.models import Assignment, AssignmentStatus, Category, ServiceRequest
 from matching.services.ratings import rating_create
+from matching.services.requests import service_request_create
 from resources import availability as av
 from resources import selectors as rsel
 from resources.booking import reservation_book
@@ -32,7 +33,9 @@ from resources.lifecycle import reservation_cancel, reservation_confirm, waitlis
 from resources.models import ReservationStatus, SpaceKind, SpaceMode
 from resources.services import space_get
 from timebank.errors import ApplicationError
-from timebank.people.models import Member
+from timebank.people.models import Community, Member
+from timebank.people.selectors import community_get
+from timebank.permissions import role_map
 
 RESERVATION_SALT = "frontend.reservation-pass"
 
@@ -268,3 +271,39 @@ def rate(request: HttpRequest, assignment_id: int) -> HttpResponse:
     else:
         messages.success(request, gettext("谢谢你的评价。"))
     return redirect("frontend:r-mine")
+
+
+class RequestForm(forms.Form):
+    community = forms.TypedChoiceField(label=_("社区"), coerce=int)
+    category = forms.ChoiceField(label=_("需要哪类帮助"), choices=Category.choices)
+    description = forms.CharField(
+        label=_("具体说明"), max_length=500, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    preferred = forms.CharField(label=_("方便的时间"), max_length=200, required=False)
+
+
+@login_required
+def request_service(request: HttpRequest) -> HttpResponse:
+    """A resident asks the community for help (居民需求)."""
+    me = _me(request)
+    form = RequestForm(request.POST or None)
+    form.fields["community"].choices = [  # type: ignore[attr-defined]
+        (c.pk, str(c)) for c in Community.objects.filter(pk__in=list(role_map(me))).order_by("id")
+    ]
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            service_request_create(
+                member=me,
+                community=community_get(community_id=d["community"]),
+                category=d["category"],
+                description=d["description"],
+                preferred=d["preferred"],
+            )
+        except ApplicationError as exc:
+            add_service_error(form, exc)
+        else:
+            messages.success(request, gettext("已提交，社工会尽快联系你。"))
+            return redirect("frontend:r-request")
+    mine = ServiceRequest.objects.filter(member=me).select_related("need").order_by("-id")[:20]
+    return render(request, "frontend/resident/request.html", {"form": form, "mine": mine})

@@ -24,9 +24,18 @@ from frontend.views.people import staff_community_id
 from frontend.views.resident import qr_svg
 from matching import selectors as msel
 from matching.candidates import shift_candidates
-from matching.models import Assignment, AssignmentStatus, Category, MatchingRun, Need, Shift
+from matching.models import (
+    Assignment,
+    AssignmentStatus,
+    Category,
+    MatchingRun,
+    Need,
+    ServiceRequest,
+    Shift,
+)
 from matching.services import attendance
-from matching.services.needs import ShiftSpec, need_post
+from matching.services.needs import ShiftSpec, need_cancel, need_post, need_update
+from matching.services.requests import service_request_handle
 from matching.services.runs import run_apply, run_create
 from timebank.errors import ApplicationError
 from timebank.people.models import Member
@@ -64,12 +73,15 @@ class NeedForm(forms.Form):
         label=_("说明"), required=False, widget=forms.Textarea(attrs={"rows": 3})
     )
     start = forms.DateTimeField(
-        label=_("开始时间"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+        label=_("开始时间"),
+        widget=forms.DateTimeInput(format="%Y-%m-%dT%H:%M", attrs={"type": "datetime-local"}),
     )
     end = forms.DateTimeField(
-        label=_("结束时间"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+        label=_("结束时间"),
+        widget=forms.DateTimeInput(format="%Y-%m-%dT%H:%M", attrs={"type": "datetime-local"}),
     )
     headcount = forms.IntegerField(label=_("需要人数"), min_value=1, max_value=200, initial=1)
+    request_id = forms.IntegerField(required=False, widget=forms.HiddenInput)
     weeks = forms.IntegerField(
         label=_("每周重复次数（1 为不重复）"), min_value=1, max_value=52, initial=1, required=False
     )
@@ -92,10 +104,25 @@ def needs_board(request: HttpRequest) -> HttpResponse:
     except ApplicationError as exc:
         return _forbidden(request, exc)
     community = community_get(community_id=cid)
-    form = NeedForm(
-        request.POST or None,
-        initial={"lat": community.center_lat, "lon": community.center_lon},
-    )
+    initial: dict[str, Any] = {"lat": community.center_lat, "lon": community.center_lon}
+    asked = None
+    raw_request = request.GET.get("from_request") or request.POST.get("request_id")
+    if raw_request and str(raw_request).isdigit():
+        asked = ServiceRequest.objects.filter(pk=int(raw_request), community=community).first()
+    if asked is not None:
+        initial.update(
+            {
+                "title": asked.description[:60],
+                "category": asked.category,
+                "description": f"{asked.description}（{asked.preferred}）"
+                if asked.preferred
+                else asked.description,
+                "request_id": asked.pk,
+            }
+        )
+        if asked.member.home_lat is not None and asked.member.home_lon is not None:
+            initial.update({"lat": asked.member.home_lat, "lon": asked.member.home_lon})
+    form = NeedForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         weeks = d.get("weeks") or 1
@@ -114,7 +141,10 @@ def needs_board(request: HttpRequest) -> HttpResponse:
                 description=d["description"],
                 shifts=[ShiftSpec(start=d["start"], end=d["end"], headcount=d["headcount"])],
                 recurrence=f"FREQ=WEEKLY;COUNT={weeks}" if weeks > 1 else None,
+                beneficiary=asked.member if asked is not None else None,
             )
+            if asked is not None:
+                service_request_handle(actor=_me(request), request=asked, accept=True, need=need)
         except ApplicationError as exc:
             add_service_error(form, exc)
         else:
@@ -127,9 +157,95 @@ def needs_board(request: HttpRequest) -> HttpResponse:
         )
         .order_by("-id")[:50]
     )
+    requests = ServiceRequest.objects.filter(community=community, status="open").select_related(
+        "member"
+    )[:50]
     return render(
-        request, "frontend/staff/needs.html", {"form": form, "needs": needs, "community": community}
+        request,
+        "frontend/staff/needs.html",
+        {
+            "form": form,
+            "needs": needs,
+            "community": community,
+            "requests": requests,
+            "asked": asked,
+        },
     )
+
+
+class NeedEditForm(forms.Form):
+    title = forms.CharField(label=_("标题"), max_length=200)
+    priority = forms.TypedChoiceField(
+        label=_("优先级（5 为最需要兜底）"), coerce=int, choices=[(i, str(i)) for i in range(1, 6)]
+    )
+    address = forms.CharField(label=_("地址"), max_length=300)
+    description = forms.CharField(
+        label=_("说明"), required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+
+@login_required
+def need_edit(request: HttpRequest, need_id: int) -> HttpResponse:
+    try:
+        need = msel.need_get(need_id=need_id)
+        require(_me(request), "need.update", need.community_id)
+    except ApplicationError as exc:
+        return _forbidden(request, exc)
+    form = NeedEditForm(
+        request.POST if request.POST.get("form") == "edit" else None,
+        initial={
+            "title": need.title,
+            "priority": need.priority,
+            "address": need.address,
+            "description": need.description,
+        },
+    )
+    if request.method == "POST":
+        try:
+            if request.POST.get("form") == "cancel":
+                need_cancel(
+                    actor=_me(request), need=need, reason=str(request.POST.get("reason", ""))
+                )
+                messages.success(request, gettext("需求已取消，已通知相关志愿者。"))
+                return redirect(f"{reverse('frontend:s-needs')}?community={need.community_id}")
+            if form.is_valid():
+                need_update(actor=_me(request), need=need, **form.cleaned_data)
+                messages.success(request, gettext("已保存。"))
+                return redirect("frontend:s-need", need_id=need.pk)
+        except ApplicationError as exc:
+            if form.is_bound:
+                add_service_error(form, exc)
+            else:
+                messages.error(request, str(exc.detail))
+    return render(
+        request,
+        "frontend/staff/need.html",
+        {
+            "need": need,
+            "form": form,
+            "community": community_get(community_id=need.community_id),
+            "shifts": msel.need_shifts(need),
+        },
+    )
+
+
+@login_required
+@require_POST
+def request_decline(request: HttpRequest, request_id: int) -> HttpResponse:
+    asked = ServiceRequest.objects.filter(pk=request_id).first()
+    if asked is None:
+        return render(
+            request, "frontend/forbidden.html", {"detail": gettext("找不到该请求")}, status=404
+        )
+    try:
+        service_request_handle(
+            actor=_me(request), request=asked, accept=False, note=str(request.POST.get("note", ""))
+        )
+    except ApplicationError as exc:
+        messages.error(request, str(exc.detail))
+    else:
+        messages.success(request, gettext("已答复居民。"))
+    return redirect(f"{reverse('frontend:s-needs')}?community={asked.community_id}")
 
 
 @login_required
@@ -242,10 +358,12 @@ def shift_candidates_page(request: HttpRequest, shift_id: int) -> HttpResponse:
 
 class RunForm(forms.Form):
     start = forms.DateTimeField(
-        label=_("从"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+        label=_("从"),
+        widget=forms.DateTimeInput(format="%Y-%m-%dT%H:%M", attrs={"type": "datetime-local"}),
     )
     end = forms.DateTimeField(
-        label=_("到"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+        label=_("到"),
+        widget=forms.DateTimeInput(format="%Y-%m-%dT%H:%M", attrs={"type": "datetime-local"}),
     )
     time_limit_s = forms.IntegerField(
         label=_("求解时间上限（秒）"), min_value=1, max_value=300, initial=10

@@ -23,7 +23,7 @@ from matching.services import attendance, profiles, signups
 from timebank.errors import ApplicationError
 from timebank.ledger import selectors as lsel
 from timebank.ledger import services as lsvc
-from timebank.ledger.certificates import certificate_issue
+from timebank.ledger.certificates import certificate_issue, check_code
 from timebank.people.models import Member
 from timebank.people.selectors import community_get, member_get, relatives_of
 from timebank.permissions import role_map
@@ -253,8 +253,12 @@ class DonateForm(forms.Form):
 
 
 class CertificateForm(forms.Form):
-    start = forms.DateField(label=_("从"), widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label=_("到"), widget=forms.DateInput(attrs={"type": "date"}))
+    start = forms.DateField(
+        label=_("从"), widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"})
+    )
+    end = forms.DateField(
+        label=_("到"), widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"})
+    )
 
 
 @login_required
@@ -318,7 +322,10 @@ def hours(request: HttpRequest) -> HttpResponse:
             "gift": gift,
             "donate": donate,
             "cert": cert,
-            "certificates": list(me.ledger_certificates.order_by("-id")[:10]),
+            "certificates": [
+                {"c": c, "code": check_code(c.number)}
+                for c in me.ledger_certificates.order_by("-id")[:10]
+            ],
         },
     )
 

@@ -92,6 +92,113 @@ def need_cancel(request: HttpRequest, need_id: int, payload: ReasonIn) -> dict[s
     return need_out(need)
 
 
+class NeedPatch(Schema):
+    title: str | None = Field(None, max_length=200)
+    description: str | None = Field(None, max_length=2000)
+    priority: int | None = Field(None, ge=1, le=5)
+    address: str | None = Field(None, max_length=300)
+
+
+@router.patch("/needs/{need_id}", response=NeedOut, url_name="matching-need-update")
+def need_update(request: HttpRequest, need_id: int, payload: NeedPatch) -> dict[str, Any]:
+    need = services.need_update(
+        actor=me_of(request),
+        need=selectors.need_get(need_id=need_id),
+        **payload.dict(exclude_unset=True),
+    )
+    return need_out(need)
+
+
+# --- residents' requests -----------------------------------------------------------
+
+
+class ServiceRequestIn(Schema):
+    community: int
+    category: str
+    description: str = Field(..., min_length=1, max_length=500)
+    preferred: str = Field("", max_length=200)
+
+
+class ServiceRequestOut(Schema):
+    id: int
+    community: int
+    member: int
+    category: str
+    description: str
+    preferred: str
+    status: str
+    need: int | None
+    note: str
+    created_at: str
+
+
+class HandleIn(Schema):
+    accept: bool
+    need: int | None = None
+    note: str = Field("", max_length=300)
+
+
+def request_out(r: Any) -> dict[str, Any]:
+    return {
+        "id": r.pk,
+        "community": r.community_id,
+        "member": r.member_id,
+        "category": r.category,
+        "description": r.description,
+        "preferred": r.preferred,
+        "status": r.status,
+        "need": r.need_id,
+        "note": r.note,
+        "created_at": iso(r.created_at),
+    }
+
+
+@router.post(
+    "/service-requests", response={201: ServiceRequestOut}, url_name="matching-request-create"
+)
+def service_request_create(
+    request: HttpRequest, payload: ServiceRequestIn
+) -> tuple[int, dict[str, Any]]:
+    r = services.service_request_create(
+        member=me_of(request),
+        community=community_get(community_id=payload.community),
+        category=payload.category,
+        description=payload.description,
+        preferred=payload.preferred,
+    )
+    return 201, request_out(r)
+
+
+@router.get(
+    "/communities/{cid}/service-requests",
+    response=list[ServiceRequestOut],
+    url_name="matching-request-list",
+)
+def service_request_list(
+    request: HttpRequest, cid: int, status: str = "open"
+) -> list[dict[str, Any]]:
+    community = community_get(community_id=cid)
+    permissions.require(me_of(request), "need.create", community.pk)
+    return [request_out(r) for r in selectors.service_requests(community=community, status=status)]
+
+
+@router.post(
+    "/service-requests/{request_id}/handle",
+    response=ServiceRequestOut,
+    url_name="matching-request-handle",
+)
+def service_request_handle(
+    request: HttpRequest, request_id: int, payload: HandleIn
+) -> dict[str, Any]:
+    r = selectors.service_request_get(request_id=request_id)
+    need = selectors.need_get(need_id=payload.need) if payload.need is not None else None
+    return request_out(
+        services.service_request_handle(
+            actor=me_of(request), request=r, accept=payload.accept, need=need, note=payload.note
+        )
+    )
+
+
 # --- shifts ----------------------------------------------------------------------
 
 

@@ -10,7 +10,13 @@ from matching.services.attendance import (
     shift_qr_token,
 )
 from matching.services.inbox import notification_mark_read
-from matching.services.needs import ShiftSpec, expand_recurrence, need_cancel, need_post
+from matching.services.needs import (
+    ShiftSpec,
+    expand_recurrence,
+    need_cancel,
+    need_post,
+    need_update,
+)
 from matching.services.noshows import no_shows_mark, no_shows_mark_due
 from matching.services.profiles import (
     calendar_token_rotate,
@@ -19,6 +25,7 @@ from matching.services.profiles import (
     profile_update,
 )
 from matching.services.ratings import rating_create
+from matching.services.requests import service_request_create, service_request_handle
 from matching.services.signups import (
     assignment_cancel,
     offer_accept,
@@ -40,6 +47,7 @@ __all__ = [
     "expand_recurrence",
     "need_cancel",
     "need_post",
+    "need_update",
     "no_shows_mark",
     "no_shows_mark_due",
     "notification_mark_read",
@@ -50,6 +58,8 @@ __all__ = [
     "profile_update",
     "rating_create",
     "service_minutes",
+    "service_request_create",
+    "service_request_handle",
     "shift_qr_token",
     "signup_create",
 ]

@@ -233,6 +233,42 @@ def _schedule_no_shows(shift_ids: list[int]) -> None:
         schedule_no_show_check(shift_id)
 
 
+def need_update(
+    *,
+    actor: Member,
+    need: Need,
+    title: str | None = None,
+    description: str | None = None,
+    priority: int | None = None,
+    address: str | None = None,
+) -> Need:
+    """Edit what a need says; its shifts and commitments stay as they are."""
+    permissions.require(actor, "need.update", need.community_id)
+    if title is not None and not title.strip():
+        raise field_error("title", _("请填写标题"), code="title_required")
+    if priority is not None and not 1 <= priority <= 5:
+        raise field_error("priority", _("优先级须在 1 到 5 之间"), code="invalid_priority")
+    with transaction.atomic(durable=True):
+        locked = Need.objects.select_for_update().get(pk=need.pk)
+        if locked.status == NeedStatus.CANCELLED:
+            raise Conflict(_("该需求已结束或已取消"), code="need_closed")
+        for field, value in (
+            ("title", title and title.strip()[:200]),
+            ("description", description),
+            ("priority", priority),
+            ("address", address and address.strip()[:300]),
+        ):
+            if value is not None:
+                setattr(locked, field, value)
+        locked.save()
+        record(
+            [community_group(locked.community_id), staff_group(locked.community_id)],
+            "need.updated",
+            {"need": locked.id, "title": locked.title, "priority": locked.priority},
+        )
+    return locked
+
+
 def need_cancel(*, actor: Member, need: Need, reason: str) -> Need:
     """Cancel a need and every shift that has not started; volunteers are told."""
     from matching.services.signups import shift_cancel_locked
