@@ -21,8 +21,10 @@ def main() -> int:
             continue
         print(f"== {name}")
         started = time.monotonic()
-        code = subprocess.call([sys.executable, "-m", f"benchmarks.{name}"], cwd=here.parent)  # noqa: S603
-        print(f"   exit {code} after {time.monotonic() - started:.1f} s → benchmarks/results/{name}.json")
+        code = subprocess.call([sys.executable, "-m", f"benchmarks.{name}"], cwd=here.parent)
+        print(
+            f"   exit {code} after {time.monotonic() - started:.1f} s → benchmarks/results/{name}.json"
+        )
         if code:
             failed.append(name)
     if failed:
