@@ -359,6 +359,33 @@ class ProfileForm(forms.Form):
     availability_text = forms.CharField(
         label=_("其他时段（如：周二 10:00-11:30）"), required=False, max_length=500
     )
+    unavailable_dates = forms.CharField(
+        label=_("不能服务的日期（每行一个，如 2026-12-24）"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    home_lat = forms.FloatField(label=_("住址纬度"), required=False, min_value=-90, max_value=90)
+    home_lon = forms.FloatField(label=_("住址经度"), required=False, min_value=-180, max_value=180)
+
+    def clean_unavailable_dates(self) -> list[dt.date]:
+        days: list[dt.date] = []
+        for line in str(self.cleaned_data.get("unavailable_dates") or "").splitlines():
+            if not line.strip():
+                continue
+            try:
+                days.append(dt.date.fromisoformat(line.strip()))
+            except ValueError:
+                raise forms.ValidationError(
+                    _("无法识别的日期：%(d)s（格式如 2026-12-24）") % {"d": line.strip()}
+                ) from None
+        return sorted(set(days))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if (data.get("home_lat") is None) != (data.get("home_lon") is None):
+            raise forms.ValidationError(_("住址须同时填写纬度和经度"))
+        return data
 
 
 @login_required
@@ -373,6 +400,11 @@ def profile(request: HttpRequest) -> HttpResponse:
         "languages": prof.languages,
         "travel_radius_km": prof.travel_radius_km,
         "weekly_limit_minutes": prof.weekly_limit_minutes,
+        "unavailable_dates": "\n".join(
+            e.date.isoformat() for e in prof.exceptions.all() if not e.available and e.start is None
+        ),
+        "home_lat": prof.home_lat if prof.home_lat is not None else me.home_lat,
+        "home_lon": prof.home_lon if prof.home_lon is not None else me.home_lon,
     }
     form = ProfileForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -394,6 +426,10 @@ def profile(request: HttpRequest) -> HttpResponse:
             "travel_radius_km": data["travel_radius_km"],
             "weekly_limit_minutes": data["weekly_limit_minutes"],
             "availability": windows,
+            "exceptions": [{"date": d, "available": False} for d in data["unavailable_dates"]],
+            "home": {"lat": data["home_lat"], "lon": data["home_lon"]}
+            if data["home_lat"] is not None
+            else None,
         }
         if data["availability_text"].strip():
             changes["availability_text"] = data["availability_text"]

@@ -95,13 +95,26 @@ def test_profile_week_grid_saves_windows(people):
             "weekly_limit_minutes": "300",
             "slot-1-19:00": "1",
             "slot-5-08:00": "1",
-            "availability_text": "",
+            "availability_text": "周三 10:00-11:30",
+            "unavailable_dates": "2026-12-24\n2026-12-31",
+            "home_lat": "22.548",
+            "home_lon": "114.061",
         },
     )
     assert r.status_code == 302, r.content.decode()[:2000]
     page = c.get("/v/profile").content.decode()
     assert 'name="slot-1-19:00" value="1" checked' in page
     assert "first_aid" in page
+    assert "2026-12-24" in page and "周三 10:00-11:30" in page
+    from matching.models import VolunteerProfile
+
+    profile = VolunteerProfile.objects.get(pk=people.bob.pk)
+    assert profile.home_lat == 22.548 and profile.exceptions.count() == 2
+    bad_date = c.post(
+        "/v/profile",
+        {"travel_radius_km": "3", "weekly_limit_minutes": "60", "unavailable_dates": "明天"},
+    )
+    assert bad_date.status_code == 200 and "无法识别的日期" in bad_date.content.decode()
     bad = c.post("/v/profile", {"travel_radius_km": "-3", "weekly_limit_minutes": "x"})
     assert bad.status_code == 200 and 'role="alert"' in bad.content.decode()
 
