@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install run serve test lint e2e bench messages clean
+.PHONY: install run serve test lint e2e bench crash messages clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ e2e: install
 
 bench: install
 	$(BIN)/python -m benchmarks.run
+
+# kill -9 under a bounded booking and gift load, then prove nothing acknowledged is lost
+# (needs DATABASE_URL pointing at PostgreSQL).
+crash: install
+	$(BIN)/python -m benchmarks.crash
 
 messages: install
 	cd timebank && ../$(BIN)/django-admin makemessages -l en --ignore '*/migrations/*'

@@ -342,7 +342,11 @@ def round_allocate(*, round_id: int, actor: Member | None) -> AllocationRound:
     now = timezone.now()
     space = rnd.space
     with transaction.atomic(durable=True):
-        rnd = AllocationRound.objects.select_for_update().select_related("space").get(pk=rnd.pk)
+        rnd = (
+            AllocationRound.objects.select_for_update(no_key=True)
+            .select_related("space")
+            .get(pk=rnd.pk)
+        )
         if rnd.status != RoundStatus.OPEN:
             return rnd
         granted = 0

@@ -318,7 +318,9 @@ def book_locked(
 ) -> Reservation:
     """Claim the slot. Caller is inside a transaction and has run `check_request`."""
     # One person's requests queue here, so quotas hold under concurrency.
-    Member.objects.select_for_update().filter(pk=member.pk).values_list("pk", flat=True).first()
+    Member.objects.select_for_update(no_key=True).filter(pk=member.pk).values_list(
+        "pk", flat=True
+    ).first()
     release_stale(space=space, start=start, end=end, now=now)
     if space.mode == SpaceMode.EXCLUSIVE:
         ancestors = [a.pk for a in av.lineage(space)[1:]]

@@ -51,7 +51,11 @@ def gate_token_space(token: str) -> int | None:
 
 
 def locked(reservation_id: int) -> Reservation:
-    return Reservation.objects.select_for_update().select_related("space").get(pk=reservation_id)
+    return (
+        Reservation.objects.select_for_update(no_key=True)
+        .select_related("space")
+        .get(pk=reservation_id)
+    )
 
 
 def free(r: Reservation) -> None:

@@ -213,7 +213,7 @@ def space_create(
 def space_update_rules(*, actor: Member, space: Space, rules: dict[str, Any]) -> Space:
     permissions.require(actor, "space.manage", space.community_id)
     with transaction.atomic():
-        locked = Space.objects.select_for_update().get(pk=space.pk)
+        locked = Space.objects.select_for_update(no_key=True).get(pk=space.pk)
         apply_rules(locked, rules)
         locked.save()
     return locked

@@ -60,7 +60,7 @@ def _authorise(actor: Member, a: Assignment, token: str | None) -> None:
 def _lock(assignment_id: int) -> Assignment:
     try:
         return (
-            Assignment.objects.select_for_update()
+            Assignment.objects.select_for_update(no_key=True)
             .select_related("shift", "shift__need")
             .get(pk=assignment_id)
         )

@@ -249,7 +249,7 @@ def need_update(
     if priority is not None and not 1 <= priority <= 5:
         raise field_error("priority", _("优先级须在 1 到 5 之间"), code="invalid_priority")
     with transaction.atomic(durable=True):
-        locked = Need.objects.select_for_update().get(pk=need.pk)
+        locked = Need.objects.select_for_update(no_key=True).get(pk=need.pk)
         if locked.status == NeedStatus.CANCELLED:
             raise Conflict(_("该需求已结束或已取消"), code="need_closed")
         for field, value in (
@@ -280,13 +280,15 @@ def need_cancel(*, actor: Member, need: Need, reason: str) -> Need:
         raise Conflict(_("该需求已结束或已取消"), code="need_closed")
     now = timezone.now()
     with transaction.atomic(durable=True):
-        locked = Need.objects.select_for_update().get(pk=need.pk)
+        locked = Need.objects.select_for_update(no_key=True).get(pk=need.pk)
         if locked.status != NeedStatus.OPEN:
             raise Conflict(_("该需求已结束或已取消"), code="need_closed")
         locked.status = NeedStatus.CANCELLED
         locked.save(update_fields=["status"])
         booked: list[int] = []
-        for shift in Shift.objects.select_for_update().filter(need=locked, start__gt=now):
+        for shift in Shift.objects.select_for_update(no_key=True).filter(
+            need=locked, start__gt=now
+        ):
             shift_cancel_locked(shift=shift, actor=actor, reason=reason, now=now)
             if shift.reservation_id is not None:
                 booked.append(shift.reservation_id)

@@ -24,7 +24,9 @@ def no_shows_mark(*, shift_id: int, now: dt.datetime | None = None) -> int:
         if shift.end + no_show_grace() > now:
             return 0
         missing = list(
-            Assignment.objects.select_for_update().filter(shift=shift, status=S.CONFIRMED)
+            Assignment.objects.select_for_update(no_key=True).filter(
+                shift=shift, status=S.CONFIRMED
+            )
         )
         for a in missing:
             a.status = S.NO_SHOW

@@ -150,7 +150,7 @@ def profile_update(*, actor: Member, member: Member, changes: dict[str, Any]) ->
             )
     profile_ensure(member=member)
     with transaction.atomic(durable=True):
-        profile = VolunteerProfile.objects.select_for_update().get(pk=member.pk)
+        profile = VolunteerProfile.objects.select_for_update(no_key=True).get(pk=member.pk)
         simple = (
             "languages",
             "travel_radius_km",

@@ -64,7 +64,7 @@ def service_request_handle(
     if need is not None and need.community_id != request.community_id:
         raise field_error("need", _("需求不属于该社区"), code="need_not_in_community")
     with transaction.atomic(durable=True):
-        locked = ServiceRequest.objects.select_for_update().get(pk=request.pk)
+        locked = ServiceRequest.objects.select_for_update(no_key=True).get(pk=request.pk)
         if locked.status != RequestStatus.OPEN:
             raise Conflict(_("该请求已处理"), code="request_handled")
         locked.status = RequestStatus.ACCEPTED if accept else RequestStatus.DECLINED

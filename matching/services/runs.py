@@ -140,7 +140,11 @@ def run_execute(*, run_id: int) -> MatchingRun:
     """Solve one run (called by the task worker). Safe to call again: a run that has
     left the queue is not solved twice."""
     with transaction.atomic(durable=True):
-        run = MatchingRun.objects.select_for_update().select_related("community").get(pk=run_id)
+        run = (
+            MatchingRun.objects.select_for_update(no_key=True)
+            .select_related("community")
+            .get(pk=run_id)
+        )
         if run.status != RunStatus.QUEUED:
             return run
         run.status = RunStatus.RUNNING
@@ -225,10 +229,14 @@ def run_apply(
     confirmed: list[int] = []
     now = timezone.now()
     with transaction.atomic(durable=True):
-        list(VolunteerProfile.objects.select_for_update().filter(pk__in=volunteers).order_by("pk"))
+        list(
+            VolunteerProfile.objects.select_for_update(no_key=True)
+            .filter(pk__in=volunteers)
+            .order_by("pk")
+        )
         shifts = {
             s.pk: s
-            for s in Shift.objects.select_for_update()
+            for s in Shift.objects.select_for_update(no_key=True)
             .select_related("need")
             .filter(pk__in={p.shift_id for p in chosen})
             .order_by("pk")

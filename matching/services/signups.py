@@ -62,7 +62,7 @@ def profile_ensure(*, member: Member) -> VolunteerProfile:
 
 def lock_shift(shift_id: int) -> Shift:
     try:
-        return Shift.objects.select_for_update().select_related("need").get(pk=shift_id)
+        return Shift.objects.select_for_update(no_key=True).select_related("need").get(pk=shift_id)
     except Shift.DoesNotExist:
         raise NotFound(_("找不到该班次"), code="shift_not_found") from None
 
@@ -147,7 +147,7 @@ def signup_create(*, volunteer: Member, shift_id: int) -> tuple[Assignment, int 
     profile_ensure(member=volunteer)
     try:
         with transaction.atomic(durable=True):
-            profile = VolunteerProfile.objects.select_for_update().get(pk=volunteer.pk)
+            profile = VolunteerProfile.objects.select_for_update(no_key=True).get(pk=volunteer.pk)
             shift = lock_shift(shift_id)
             now = timezone.now()
             expire_offers_locked(shift=shift, now=now)
@@ -203,7 +203,7 @@ def offer_next_locked(*, shift: Shift, now: dt.datetime) -> Assignment | None:
     if shift.seats_taken >= shift.headcount or shift.start <= now or shift.cancelled_at:
         return None
     nxt = (
-        Assignment.objects.select_for_update()
+        Assignment.objects.select_for_update(no_key=True)
         .filter(shift=shift, status=S.WAITLISTED)
         .order_by("id")
         .first()
@@ -242,7 +242,7 @@ def expire_offers_locked(*, shift: Shift, now: dt.datetime) -> int:
     expired = 0
     while True:
         stale = list(
-            Assignment.objects.select_for_update()
+            Assignment.objects.select_for_update(no_key=True)
             .filter(shift=shift, status=S.OFFERED, offer_expires_at__lte=now)
             .order_by("id")
         )
@@ -277,7 +277,7 @@ def offers_expire_due(*, now: dt.datetime | None = None, shift_id: int | None = 
 
 def _lock_assignment(assignment_id: int) -> Assignment:
     try:
-        return Assignment.objects.select_for_update().get(pk=assignment_id)
+        return Assignment.objects.select_for_update(no_key=True).get(pk=assignment_id)
     except Assignment.DoesNotExist:
         raise NotFound(_("找不到该报名记录"), code="assignment_not_found") from None
 
@@ -287,7 +287,7 @@ def offer_accept(*, actor: Member, assignment: Assignment) -> Assignment:
     if actor.pk != assignment.volunteer_id:
         raise Forbidden(_("只能确认自己的递补名额"), code="not_your_assignment")
     with transaction.atomic(durable=True):
-        profile = VolunteerProfile.objects.select_for_update().get(pk=actor.pk)
+        profile = VolunteerProfile.objects.select_for_update(no_key=True).get(pk=actor.pk)
         shift = lock_shift(assignment.shift_id)
         now = timezone.now()
         expire_offers_locked(shift=shift, now=now)
@@ -329,7 +329,7 @@ def assignment_cancel(*, actor: Member, assignment: Assignment, reason: str) -> 
         raise field_error("reason", _("请填写取消原因"), code="reason_required")
     profile_ensure(member=assignment.volunteer)
     with transaction.atomic(durable=True):
-        VolunteerProfile.objects.select_for_update().get(pk=assignment.volunteer_id)
+        VolunteerProfile.objects.select_for_update(no_key=True).get(pk=assignment.volunteer_id)
         shift = lock_shift(assignment.shift_id)
         now = timezone.now()
         expire_offers_locked(shift=shift, now=now)
@@ -391,7 +391,9 @@ def shift_cancel_locked(*, shift: Shift, actor: Member, reason: str, now: dt.dat
         .count()
     )
     shift.save(update_fields=["cancelled_at", "seats_taken"])
-    for a in Assignment.objects.select_for_update().filter(shift=shift, status__in=pending):
+    for a in Assignment.objects.select_for_update(no_key=True).filter(
+        shift=shift, status__in=pending
+    ):
         a.status = S.CANCELLED
         a.cancelled_at = now
         a.cancelled_by = actor

@@ -37,7 +37,7 @@ def assignment_assign(*, actor: Member, shift_id: int, volunteer: Member) -> Ass
     profile_ensure(member=volunteer)
     try:
         with transaction.atomic(durable=True):
-            profile = VolunteerProfile.objects.select_for_update().get(pk=volunteer.pk)
+            profile = VolunteerProfile.objects.select_for_update(no_key=True).get(pk=volunteer.pk)
             shift = lock_shift(shift_id)
             now = timezone.now()
             expire_offers_locked(shift=shift, now=now)

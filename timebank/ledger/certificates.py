@@ -160,7 +160,7 @@ def certificate_revoke(*, actor: Member, number: str, reason: str) -> Certificat
     with transaction.atomic(durable=True):
         cert = certificate_get(number=number)
         permissions.require(actor, "ledger.certificate_revoke", cert.issuer_id)
-        cert = Certificate.objects.select_for_update().get(pk=cert.pk)
+        cert = Certificate.objects.select_for_update(no_key=True).get(pk=cert.pk)
         if cert.revoked_at is not None:
             raise Conflict(_("该证明已撤销"), code="already_revoked")
         cert.revoked_at = timezone.now()

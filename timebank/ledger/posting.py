@@ -88,7 +88,7 @@ def pool_account(community: Community) -> Account:
 
 def lock_accounts(ids: Iterable[int]) -> dict[int, Account]:
     """Lock the accounts in primary-key order; the caller is inside a transaction."""
-    rows = Account.objects.select_for_update().filter(pk__in=set(ids)).order_by("pk")
+    rows = Account.objects.select_for_update(no_key=True).filter(pk__in=set(ids)).order_by("pk")
     return {a.pk: a for a in rows}
 
 
@@ -135,7 +135,7 @@ def lock_parties(
             pool_account(community)
         if issuer and AccountKind.ISSUING not in have_kinds:
             issuing_account(community)
-    rows = list(Account.objects.select_for_update().filter(query).order_by("pk"))
+    rows = list(Account.objects.select_for_update(no_key=True).filter(query).order_by("pk"))
     mine = {a.kind: a for a in rows if community is not None and a.community_id == community.pk}
     return Parties(
         locked={a.pk: a for a in rows},
@@ -241,7 +241,7 @@ def post(
             )
         new_floors[pk] = floor
 
-    head, _created = ChainHead.objects.select_for_update().get_or_create(
+    head, _created = ChainHead.objects.select_for_update(no_key=True).get_or_create(
         id=1, defaults={"seq": 0, "hash": GENESIS_HASH}
     )
     seq = head.seq + 1

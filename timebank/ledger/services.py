@@ -440,7 +440,7 @@ def policy_update(
     permissions.require(actor, "policy.update", community.pk)
     with transaction.atomic(durable=True):
         policy = policy_for(community)
-        policy = CommunityPolicy.objects.select_for_update().get(pk=policy.pk)
+        policy = CommunityPolicy.objects.select_for_update(no_key=True).get(pk=policy.pk)
         for name, value in changes.items():
             if name == "category_multipliers":
                 value = _check_multipliers(value)
