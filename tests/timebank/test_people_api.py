@@ -311,9 +311,16 @@ def test_admin_grants_role_to_existing_member(api, people):
 
 
 def test_english_detail_with_accept_language(api, people):
+    import re
+
     r = api.post("/communities", COMMUNITY, as_=people.bob, headers={"Accept-Language": "en"})
     assert r.status_code == 403
-    assert problem(r)["code"] == "forbidden"
+    body = problem(r)
+    assert body["code"] == "forbidden"
+    cjk = re.compile(r"[\u4e00-\u9fff]")
+    assert not cjk.search(body["detail"]) and not cjk.search(body["title"]), body
+    zh = problem(api.post("/communities", COMMUNITY, as_=people.bob))
+    assert cjk.search(zh["detail"]), zh  # zh-Hans by default
 
 
 def test_openapi_describes_every_endpoint(api):
