@@ -119,7 +119,7 @@ def run_size(name: str, seed: int, workers: int) -> dict[str, Any]:
         # The full LP is too large here, and part LPs plus the cut slack are
         # weak; the per-shift seat bound of the whole district is proven and,
         # at generated densities, within a fraction of a percent of greedy.
-        lp = trivial_bound(prefilter(problem))
+        lp: int | None = trivial_bound(prefilter(problem))
         bound_kind = "per-shift seat bound, min(headcount, candidates), whole district"
     else:
         lp = lp_bound(prefilter(problem))

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from matching.optimizer import (
+    Progress,
     check_solution,
     decompose,
     generate,
@@ -121,7 +122,7 @@ def test_components_split_exactly():
 
 def test_progress_is_reported():
     p = problem_from_dict(generate(60, 40, seed=4))
-    seen = []
+    seen: list[Progress] = []
     sol = solve(p, time_limit_s=1.5, workers=1, on_progress=seen.append)
     assert seen and seen[-1].elapsed_s >= 0
     assert all(e.bound >= e.coverage for e in seen if e.stage == "coverage")
