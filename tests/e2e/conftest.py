@@ -107,7 +107,8 @@ def server() -> Iterator[Server]:
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 60
+        # A loaded 2-core machine can take a while to import and start daphne.
+        deadline = time.monotonic() + 180
         while True:
             try:
                 with urllib.request.urlopen(f"{srv.base_url}/healthz", timeout=2) as r:  # noqa: S310
