@@ -134,6 +134,21 @@ def _after_confirm(a: Assignment) -> None:
     transaction.on_commit(lambda: schedule_reminders(assignment_id))
 
 
+def lock_for_seat(
+    *, volunteer: Member, shift_id: int
+) -> tuple[VolunteerProfile, Shift, dt.datetime]:
+    """Take the locks every seat-taking write takes, in the one order that avoids
+    deadlocks (the volunteer's profile, then the shift); expire stale offers and
+    refuse a closed shift. Caller holds the transaction."""
+    profile = VolunteerProfile.objects.select_for_update(no_key=True).get(pk=volunteer.pk)
+    shift = lock_shift(shift_id)
+    now = timezone.now()
+    expire_offers_locked(shift=shift, now=now)
+    if shift.cancelled_at is not None or shift.need.status != NeedStatus.OPEN:
+        raise Conflict(_("该班次已取消或需求已关闭"), code="shift_closed")
+    return profile, shift, now
+
+
 def signup_create(*, volunteer: Member, shift_id: int) -> tuple[Assignment, int | None]:
     """Sign up: confirmed when a seat is free, otherwise waitlisted.
 
@@ -147,12 +162,7 @@ def signup_create(*, volunteer: Member, shift_id: int) -> tuple[Assignment, int 
     profile_ensure(member=volunteer)
     try:
         with transaction.atomic(durable=True):
-            profile = VolunteerProfile.objects.select_for_update(no_key=True).get(pk=volunteer.pk)
-            shift = lock_shift(shift_id)
-            now = timezone.now()
-            expire_offers_locked(shift=shift, now=now)
-            if shift.cancelled_at is not None or shift.need.status != NeedStatus.OPEN:
-                raise Conflict(_("该班次已取消或需求已关闭"), code="shift_closed")
+            profile, shift, now = lock_for_seat(volunteer=volunteer, shift_id=shift_id)
             if shift.start <= now:
                 raise InvalidInput(_("该班次已经开始或结束"), code="shift_past")
             if Assignment.objects.filter(

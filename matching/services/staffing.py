@@ -5,10 +5,9 @@ happened. Same locks and checks as sign-up, but no waitlist: a full shift is 409
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from matching.models import ACTIVE, Assignment, AssignmentStatus, NeedStatus, VolunteerProfile
+from matching.models import ACTIVE, Assignment, AssignmentStatus
 from matching.notifications import notify
 from matching.services.common import record_assignment, record_seats
 from matching.services.signups import (
@@ -16,8 +15,7 @@ from matching.services.signups import (
     _check_eligible,
     _take_seat,
     _translate_integrity,
-    expire_offers_locked,
-    lock_shift,
+    lock_for_seat,
     profile_ensure,
 )
 from timebank import permissions
@@ -37,12 +35,7 @@ def assignment_assign(*, actor: Member, shift_id: int, volunteer: Member) -> Ass
     profile_ensure(member=volunteer)
     try:
         with transaction.atomic(durable=True):
-            profile = VolunteerProfile.objects.select_for_update(no_key=True).get(pk=volunteer.pk)
-            shift = lock_shift(shift_id)
-            now = timezone.now()
-            expire_offers_locked(shift=shift, now=now)
-            if shift.cancelled_at is not None or shift.need.status != NeedStatus.OPEN:
-                raise Conflict(_("该班次已取消或需求已关闭"), code="shift_closed")
+            profile, shift, now = lock_for_seat(volunteer=volunteer, shift_id=shift_id)
             if Assignment.objects.filter(
                 shift=shift, volunteer=volunteer, status__in=ACTIVE
             ).exists():
