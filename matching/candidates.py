@@ -24,7 +24,8 @@ from matching.models import (
     Shift,
     VolunteerProfile,
 )
-from matching.selectors import haversine_km, reliability
+from matching.optimizer.geo import haversine_km
+from matching.selectors import reliability
 from timebank.people.models import Role, RoleName
 
 S = AssignmentStatus

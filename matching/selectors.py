@@ -94,19 +94,6 @@ class ShiftFilters:
     my_skills: bool = False
 
 
-def parse_near(text: str | None) -> tuple[float, float] | None:
-    if not text:
-        return None
-    try:
-        lat_s, lon_s = text.split(",")
-        lat, lon = float(lat_s), float(lon_s)
-    except ValueError:
-        raise field_error("near", _("near 的格式应为 纬度,经度"), code="invalid_near") from None
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180) or math.isnan(lat + lon):
-        raise field_error("near", _("坐标超出范围"), code="invalid_near")
-    return lat, lon
-
-
 def _cursor_decode(cursor: str) -> tuple[str, int]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
@@ -267,13 +254,6 @@ def calendar_assignments(*, member_id: int) -> list[Assignment]:
 
 def inbox(*, member: Member) -> QuerySet[Notification]:
     return Notification.objects.filter(member=member)
-
-
-def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6371.0 * math.asin(math.sqrt(h))
 
 
 def service_request_get(*, request_id: int) -> ServiceRequest:

@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema
 
+from matching.optimizer.geo import haversine_km
 from resources import allocation, booking, lifecycle, selectors, services
 from resources.availability import space_availability
 from resources.models import ACTIVE_STATUSES, Closure, Reservation, ReservationStatus, Space
@@ -38,6 +39,7 @@ from resources.schemas import (
     WaitlistOut,
 )
 from timebank import permissions
+from timebank.geo import parse_near
 from timebank.pagination import paginate_by_id
 from timebank.people.models import Member
 from timebank.people.selectors import community_get, member_get
@@ -163,7 +165,7 @@ class SpaceFilter(Schema):
 
 @router.get("/spaces", auth=None, response=SpacePage, url_name="resources-space-list")
 def space_list(request: HttpRequest, filters: Query[SpaceFilter]) -> dict[str, Any]:
-    near = selectors.parse_near(filters.near) if filters.near else None
+    near = parse_near(filters.near)
     qs = selectors.space_list(
         kind=filters.kind, community=filters.community, near=near, radius_km=filters.radius_km
     )
@@ -171,7 +173,7 @@ def space_list(request: HttpRequest, filters: Query[SpaceFilter]) -> dict[str, A
         rows, next_cursor = paginate_by_id(qs, limit=filters.limit, cursor=filters.cursor)
         return {"items": [space_out(s) for s in rows], "next_cursor": next_cursor}
     # Nearest first; the bounding box keeps this to the neighbourhood's spaces.
-    scored = [(selectors.distance_km(near[0], near[1], s.lat, s.lon), s) for s in qs]
+    scored = [(haversine_km(near[0], near[1], s.lat, s.lon), s) for s in qs]
     scored = sorted(
         [(d, s) for d, s in scored if d <= filters.radius_km], key=lambda p: (p[0], p[1].pk)
     )

@@ -20,10 +20,8 @@ from resources.models import (
     Space,
 )
 from timebank import permissions
-from timebank.errors import Forbidden, NotFound, field_error
+from timebank.errors import Forbidden, NotFound
 from timebank.people.models import Member
-
-EARTH_KM = 6371.0
 
 
 def space_queryset() -> QuerySet[Space]:
@@ -39,24 +37,6 @@ def space_detail(*, space_id: int) -> Space:
     if space is None:
         raise NotFound(_("场地不存在"), code="space_not_found")
     return space
-
-
-def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_KM * math.asin(math.sqrt(a))
-
-
-def parse_near(near: str) -> tuple[float, float]:
-    try:
-        lat_s, lon_s = near.split(",")
-        lat, lon = float(lat_s), float(lon_s)
-    except ValueError:
-        raise field_error("near", _("格式应为 纬度,经度"), code="invalid_near") from None
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180) or math.isnan(lat) or math.isnan(lon):
-        raise field_error("near", _("坐标超出范围"), code="invalid_near")
-    return lat, lon
 
 
 def space_list(

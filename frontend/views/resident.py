@@ -24,6 +24,7 @@ from django.views.decorators.http import require_POST
 
 from frontend.forms_util import add_service_error
 from matching.models import Assignment, AssignmentStatus, Category, ServiceRequest
+from matching.optimizer.geo import haversine_km
 from matching.services.ratings import rating_create
 from matching.services.requests import service_request_create
 from resources import availability as av
@@ -75,7 +76,7 @@ def spaces(request: HttpRequest) -> HttpResponse:
     rows = [
         {
             "space": s,
-            "km": round(rsel.distance_km(home[0], home[1], s.lat, s.lon), 1) if home else None,
+            "km": round(haversine_km(home[0], home[1], s.lat, s.lon), 1) if home else None,
         }
         for s in rsel.space_list(kind=kind, community=None, near=None, radius_km=0)[:200]
     ]

@@ -33,6 +33,7 @@ from matching.models import (
     ServiceRequest,
     Shift,
 )
+from matching.optimizer.geo import haversine_km
 from matching.services import attendance
 from matching.services.needs import ShiftSpec, need_cancel, need_post, need_update
 from matching.services.requests import service_request_handle
@@ -425,7 +426,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         need = p.shift.need
         lat, lon = p.volunteer.home_lat, p.volunteer.home_lon
         km = (
-            msel.haversine_km(lat, lon, need.lat, need.lon)
+            haversine_km(lat, lon, need.lat, need.lon)
             if lat is not None and lon is not None
             else None
         )

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 from frontend.forms_util import add_service_error
 from matching import selectors as msel
 from matching.models import AssignmentStatus, Category
+from matching.optimizer.geo import haversine_km
 from matching.services import attendance, profiles, signups
 from timebank.errors import ApplicationError
 from timebank.ledger import selectors as lsel
@@ -96,7 +97,7 @@ def shift_find(request: HttpRequest) -> HttpResponse:
     home_point = (me.home_lat, me.home_lon) if me.home_lat is not None else None
     for s in shifts:
         s.km = (
-            round(msel.haversine_km(home_point[0], home_point[1], s.need.lat, s.need.lon), 1)
+            round(haversine_km(home_point[0], home_point[1], s.need.lat, s.need.lon), 1)
             if home_point and home_point[1] is not None
             else None
         )

@@ -34,6 +34,7 @@ from matching.schemas import (
 from matching.services.common import iso
 from timebank import permissions
 from timebank.errors import NotFound, field_error
+from timebank.geo import parse_near
 from timebank.people.selectors import community_get, member_get
 
 router = Router(tags=["matching"])
@@ -247,7 +248,7 @@ def shift_list(request: HttpRequest, filters: Query[ShiftQuery]) -> dict[str, An
             start_to=start_to,
             category=filters.category,
             community=filters.community,
-            near=selectors.parse_near(filters.near),
+            near=parse_near(filters.near),
             radius_km=filters.radius_km,
             open_only=filters.open_only,
             my_skills=filters.my_skills,
