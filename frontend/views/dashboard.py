@@ -12,6 +12,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from frontend.charts import bar_chart
+from frontend.views.common import error_page
 from frontend.views.people import staff_community_id
 from timebank import reports
 from timebank.errors import ApplicationError
@@ -25,7 +26,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     try:
         cid = staff_community_id(request, "dashboard.read")
     except ApplicationError as exc:
-        return render(request, "frontend/forbidden.html", {"detail": exc.detail}, status=exc.status)
+        return error_page(request, exc)
     community = community_get(community_id=cid)
     since = timezone.now() - timedelta(days=90)
     rates = reports.need_rates(community=community, since=since)

@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from frontend.forms_util import add_service_error
+from frontend.views.common import error_page, member
 from frontend.views.resident import reservation_from_pass
 from resources import availability as av
 from resources import selectors as rsel
@@ -25,34 +26,25 @@ from resources.lifecycle import reservation_check_in
 from resources.models import ClosureReason, Reservation, ReservationStatus, Space
 from resources.services import closure_create, closure_delete, space_get, space_set_opening
 from timebank import permissions
-from timebank.errors import ApplicationError
-from timebank.people.models import Member
+from timebank.errors import ApplicationError, Forbidden
 
 WEEKDAYS = [_("周一"), _("周二"), _("周三"), _("周四"), _("周五"), _("周六"), _("周日")]
 
 
-def _me(request: HttpRequest) -> Member:
-    return request.user  # type: ignore[return-value]
-
-
-def _forbidden(request: HttpRequest, detail: Any, status: int = 403) -> HttpResponse:
-    return render(request, "frontend/forbidden.html", {"detail": detail}, status=status)
-
-
 def _managed(request: HttpRequest, space_id: int) -> Space:
     space = space_get(space_id=space_id)
-    permissions.require(_me(request), "space.manage", space.community_id)
+    permissions.require(member(request), "space.manage", space.community_id)
     return space
 
 
 @login_required
 def my_spaces(request: HttpRequest) -> HttpResponse:
-    me = _me(request)
+    me = member(request)
     communities = [
         cid for cid in permissions.role_map(me) if permissions.allowed(me, "space.manage", cid)
     ]
     if not communities and not me.is_superuser:
-        return _forbidden(request, gettext("你不是任何场地的管理员"))
+        return error_page(request, Forbidden(gettext("你不是任何场地的管理员")))
     qs = (
         Space.objects.all()
         if me.is_superuser
@@ -95,7 +87,7 @@ def space_rules(request: HttpRequest, space_id: int) -> HttpResponse:
     try:
         space = _managed(request, space_id)
     except ApplicationError as exc:
-        return _forbidden(request, exc.detail, exc.status)
+        return error_page(request, exc)
     closure = ClosureForm(
         request.POST if request.POST.get("form") == "closure" else None, prefix="c"
     )
@@ -103,7 +95,7 @@ def space_rules(request: HttpRequest, space_id: int) -> HttpResponse:
         try:
             if request.POST.get("form") == "template":
                 space_set_opening(
-                    actor=_me(request),
+                    actor=member(request),
                     space=space,
                     opening=[],
                     opening_template=request.POST.get("template"),
@@ -127,13 +119,13 @@ def space_rules(request: HttpRequest, space_id: int) -> HttpResponse:
                                     "end": dt.time.fromisoformat(e),
                                 }
                             )
-                space_set_opening(actor=_me(request), space=space, opening=opening)
+                space_set_opening(actor=member(request), space=space, opening=opening)
                 messages.success(request, gettext("开放时间已更新。"))
                 return redirect("frontend:m-rules", space_id=space.pk)
             if closure.is_bound and closure.is_valid():
                 d = closure.cleaned_data
                 _c, cancelled = closure_create(
-                    actor=_me(request),
+                    actor=member(request),
                     space=space,
                     start=d["start"],
                     end=d["end"],
@@ -148,7 +140,7 @@ def space_rules(request: HttpRequest, space_id: int) -> HttpResponse:
                 return redirect("frontend:m-rules", space_id=space.pk)
             if request.POST.get("form") == "reopen":
                 closure_delete(
-                    actor=_me(request),
+                    actor=member(request),
                     space=space,
                     closure_id=int(str(request.POST.get("closure"))),
                 )
@@ -184,12 +176,12 @@ def gate(request: HttpRequest, space_id: int) -> HttpResponse:
     try:
         space = _managed(request, space_id)
     except ApplicationError as exc:
-        return _forbidden(request, exc.detail, exc.status)
+        return error_page(request, exc)
     today = timezone.localdate()
     zone = av.tz()
     start = dt.datetime.combine(today, dt.time(0), tzinfo=zone)
     rows = list(
-        rsel.reservations_for_space(actor=_me(request), space=space)
+        rsel.reservations_for_space(actor=member(request), space=space)
         .filter(start__gte=start, start__lt=start + dt.timedelta(days=1))
         .exclude(
             status__in=[
@@ -217,7 +209,7 @@ def gate_check_in(request: HttpRequest, space_id: int) -> HttpResponse:
             raise ApplicationError(
                 gettext("入场码无效或不属于本场地"), code="invalid_pass", status=422
             )
-        r = reservation_check_in(actor=_me(request), reservation_id=rid, token=None)
+        r = reservation_check_in(actor=member(request), reservation_id=rid, token=None)
     except ApplicationError as exc:
         messages.error(request, str(exc.detail))
     else:
@@ -231,13 +223,13 @@ def utilisation(request: HttpRequest, space_id: int) -> HttpResponse:
     try:
         space = _managed(request, space_id)
     except ApplicationError as exc:
-        return _forbidden(request, exc.detail, exc.status)
+        return error_page(request, exc)
     end = timezone.now()
     start = end - dt.timedelta(days=28)
     try:
-        report = rsel.space_utilisation(actor=_me(request), space=space, start=start, end=end)
+        report = rsel.space_utilisation(actor=member(request), space=space, start=start, end=end)
     except ApplicationError as exc:
-        return _forbidden(request, exc.detail, exc.status)
+        return error_page(request, exc)
     return render(request, "frontend/manager/utilisation.html", {"space": space, **heatmap(report)})
 
 

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from frontend.forms_util import add_service_error
+from frontend.views.common import error_page
 from timebank import permissions
 from timebank.errors import ApplicationError
 from timebank.pagination import paginate_by_id
@@ -65,7 +66,7 @@ def register_person(request: HttpRequest) -> HttpResponse:
     try:
         cid = staff_community_id(request, "member.register")
     except ApplicationError as exc:
-        return render(request, "frontend/forbidden.html", {"detail": exc.detail}, status=exc.status)
+        return error_page(request, exc)
     community = selectors.community_get(community_id=cid)
     form = RegisterForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -93,7 +94,7 @@ def directory(request: HttpRequest) -> HttpResponse:
     try:
         cid = staff_community_id(request, "member.read")
     except ApplicationError as exc:
-        return render(request, "frontend/forbidden.html", {"detail": exc.detail}, status=exc.status)
+        return error_page(request, exc)
     community = selectors.community_get(community_id=cid)
     q = request.GET.get("q", "").strip()
     role = request.GET.get("role") or None

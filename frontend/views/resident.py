@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from frontend.forms_util import add_service_error
+from frontend.views.common import error_page, member
 from matching.models import Assignment, AssignmentStatus, Category, ServiceRequest
 from matching.optimizer.geo import haversine_km
 from matching.services.ratings import rating_create
@@ -34,15 +35,11 @@ from resources.lifecycle import reservation_cancel, reservation_confirm, waitlis
 from resources.models import ReservationStatus, SpaceKind, SpaceMode
 from resources.services import space_get
 from timebank.errors import ApplicationError
-from timebank.people.models import Community, Member
+from timebank.people.models import Community
 from timebank.people.selectors import community_get
 from timebank.permissions import role_map
 
 RESERVATION_SALT = "frontend.reservation-pass"
-
-
-def _me(request: HttpRequest) -> Member:
-    return request.user  # type: ignore[return-value]
 
 
 def reservation_pass(reservation_id: int) -> str:
@@ -102,7 +99,7 @@ def space_week(request: HttpRequest, space_id: int) -> HttpResponse:
     try:
         space = space_get(space_id=space_id)
     except ApplicationError as exc:
-        return render(request, "frontend/forbidden.html", {"detail": exc.detail}, status=exc.status)
+        return error_page(request, exc)
     monday = _week_start(request.GET.get("week"))
     zone = av.tz()
     start = dt.datetime.combine(monday, dt.time(0, 0), tzinfo=zone)
@@ -151,15 +148,13 @@ def reserve(request: HttpRequest) -> HttpResponse:
         try:
             space = space_get(space_id=int(raw_space))
         except ApplicationError as exc:
-            return render(
-                request, "frontend/forbidden.html", {"detail": exc.detail}, status=exc.status
-            )
+            return error_page(request, exc)
     if request.method == "POST" and form.is_valid() and space is not None:
         d = form.cleaned_data
         names = [n.strip() for n in d["companions"].splitlines() if n.strip()]
         try:
             r = reservation_book(
-                member=_me(request),
+                member=member(request),
                 space=space,
                 start=d["start"],
                 end=d["end"],
@@ -193,7 +188,7 @@ def waitlist(request: HttpRequest, space_id: int) -> HttpResponse:
         space = space_get(space_id=space_id)
         if start is None or end is None:
             raise ApplicationError(gettext("时段无效"), code="invalid_period", status=422)
-        _entry, position = waitlist_join(member=_me(request), space=space, start=start, end=end)
+        _entry, position = waitlist_join(member=member(request), space=space, start=start, end=end)
     except ApplicationError as exc:
         messages.error(request, str(exc.detail))
     else:
@@ -211,13 +206,13 @@ def mine(request: HttpRequest) -> HttpResponse:
             "r": r,
             "qr": qr_svg(reservation_pass(r.pk), gettext("入场码")) if r.status in shown else None,
         }
-        for r in rsel.reservations_of(member=_me(request), upcoming=True)
+        for r in rsel.reservations_of(member=member(request), upcoming=True)
         .select_related("space")
         .order_by("start")[:50]
     ]
     done = list(
         Assignment.objects.filter(
-            shift__need__beneficiary=_me(request), status=AssignmentStatus.VERIFIED
+            shift__need__beneficiary=member(request), status=AssignmentStatus.VERIFIED
         )
         .select_related("shift__need", "volunteer")
         .order_by("-end")[:10]
@@ -229,7 +224,7 @@ def mine(request: HttpRequest) -> HttpResponse:
 @require_POST
 def cancel(request: HttpRequest, reservation_id: int) -> HttpResponse:
     try:
-        reservation_cancel(actor=_me(request), reservation_id=reservation_id)
+        reservation_cancel(actor=member(request), reservation_id=reservation_id)
     except ApplicationError as exc:
         messages.error(request, str(exc.detail))
     else:
@@ -242,7 +237,7 @@ def cancel(request: HttpRequest, reservation_id: int) -> HttpResponse:
 def accept_offer(request: HttpRequest, reservation_id: int) -> HttpResponse:
     try:
         reservation_confirm(
-            actor=_me(request),
+            actor=member(request),
             reservation_id=reservation_id,
             accept_terms=request.POST.get("accept_terms") == "on",
         )
@@ -260,7 +255,7 @@ def rate(request: HttpRequest, assignment_id: int) -> HttpResponse:
         score = int(str(request.POST.get("score", "0")))
         a = Assignment.objects.select_related("shift__need").get(pk=assignment_id)
         rating_create(
-            actor=_me(request),
+            actor=member(request),
             assignment=a,
             score=score,
             comment=str(request.POST.get("comment", ""))[:500],
@@ -286,7 +281,7 @@ class RequestForm(forms.Form):
 @login_required
 def request_service(request: HttpRequest) -> HttpResponse:
     """A resident asks the community for help (居民需求)."""
-    me = _me(request)
+    me = member(request)
     form = RequestForm(request.POST or None)
     form.fields["community"].choices = [  # type: ignore[attr-defined]
         (c.pk, str(c)) for c in Community.objects.filter(pk__in=list(role_map(me))).order_by("id")

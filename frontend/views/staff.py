@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from frontend.forms_util import add_service_error
+from frontend.views.common import error_page, member
 from frontend.views.people import staff_community_id
 from frontend.views.resident import qr_svg
 from matching import selectors as msel
@@ -38,20 +39,11 @@ from matching.services import attendance
 from matching.services.needs import ShiftSpec, need_cancel, need_post, need_update
 from matching.services.requests import service_request_handle
 from matching.services.runs import run_apply, run_create
-from timebank.errors import ApplicationError
-from timebank.people.models import Member
+from timebank.errors import ApplicationError, NotFound
 from timebank.people.selectors import community_get
 from timebank.permissions import require
 
 S = AssignmentStatus
-
-
-def _me(request: HttpRequest) -> Member:
-    return request.user  # type: ignore[return-value]
-
-
-def _forbidden(request: HttpRequest, exc: ApplicationError) -> HttpResponse:
-    return render(request, "frontend/forbidden.html", {"detail": exc.detail}, status=exc.status)
 
 
 class NeedForm(forms.Form):
@@ -103,7 +95,7 @@ def needs_board(request: HttpRequest) -> HttpResponse:
     try:
         cid = staff_community_id(request, "need.create")
     except ApplicationError as exc:
-        return _forbidden(request, exc)
+        return error_page(request, exc)
     community = community_get(community_id=cid)
     initial: dict[str, Any] = {"lat": community.center_lat, "lon": community.center_lon}
     asked = None
@@ -129,7 +121,7 @@ def needs_board(request: HttpRequest) -> HttpResponse:
         weeks = d.get("weeks") or 1
         try:
             need = need_post(
-                actor=_me(request),
+                actor=member(request),
                 community=community,
                 title=d["title"],
                 category=d["category"],
@@ -145,7 +137,7 @@ def needs_board(request: HttpRequest) -> HttpResponse:
                 beneficiary=asked.member if asked is not None else None,
             )
             if asked is not None:
-                service_request_handle(actor=_me(request), request=asked, accept=True, need=need)
+                service_request_handle(actor=member(request), request=asked, accept=True, need=need)
         except ApplicationError as exc:
             add_service_error(form, exc)
         else:
@@ -189,9 +181,9 @@ class NeedEditForm(forms.Form):
 def need_edit(request: HttpRequest, need_id: int) -> HttpResponse:
     try:
         need = msel.need_get(need_id=need_id)
-        require(_me(request), "need.update", need.community_id)
+        require(member(request), "need.update", need.community_id)
     except ApplicationError as exc:
-        return _forbidden(request, exc)
+        return error_page(request, exc)
     form = NeedEditForm(
         request.POST if request.POST.get("form") == "edit" else None,
         initial={
@@ -205,12 +197,12 @@ def need_edit(request: HttpRequest, need_id: int) -> HttpResponse:
         try:
             if request.POST.get("form") == "cancel":
                 need_cancel(
-                    actor=_me(request), need=need, reason=str(request.POST.get("reason", ""))
+                    actor=member(request), need=need, reason=str(request.POST.get("reason", ""))
                 )
                 messages.success(request, gettext("需求已取消，已通知相关志愿者。"))
                 return redirect(f"{reverse('frontend:s-needs')}?community={need.community_id}")
             if form.is_valid():
-                need_update(actor=_me(request), need=need, **form.cleaned_data)
+                need_update(actor=member(request), need=need, **form.cleaned_data)
                 messages.success(request, gettext("已保存。"))
                 return redirect("frontend:s-need", need_id=need.pk)
         except ApplicationError as exc:
@@ -235,12 +227,13 @@ def need_edit(request: HttpRequest, need_id: int) -> HttpResponse:
 def request_decline(request: HttpRequest, request_id: int) -> HttpResponse:
     asked = ServiceRequest.objects.filter(pk=request_id).first()
     if asked is None:
-        return render(
-            request, "frontend/forbidden.html", {"detail": gettext("找不到该请求")}, status=404
-        )
+        return error_page(request, NotFound(gettext("找不到该请求")))
     try:
         service_request_handle(
-            actor=_me(request), request=asked, accept=False, note=str(request.POST.get("note", ""))
+            actor=member(request),
+            request=asked,
+            accept=False,
+            note=str(request.POST.get("note", "")),
         )
     except ApplicationError as exc:
         messages.error(request, str(exc.detail))
@@ -255,7 +248,7 @@ def coverage(request: HttpRequest) -> HttpResponse:
     try:
         cid = staff_community_id(request, "assignment.manage")
     except ApplicationError as exc:
-        return _forbidden(request, exc)
+        return error_page(request, exc)
     community = community_get(community_id=cid)
     now = timezone.now()
     shifts = list(
@@ -298,7 +291,7 @@ def verify_queue(request: HttpRequest) -> HttpResponse:
     try:
         cid = staff_community_id(request, "assignment.verify")
     except ApplicationError as exc:
-        return _forbidden(request, exc)
+        return error_page(request, exc)
     rows = list(
         Assignment.objects.filter(community_id=cid, status=S.CHECKED_OUT)
         .select_related("volunteer", "shift__need")
@@ -321,7 +314,7 @@ def verify_one(request: HttpRequest, assignment_id: int) -> HttpResponse:
             messages.error(request, gettext("核定分钟须在 0 到 1440 之间"))
         else:
             attendance.assignment_verify(
-                actor=_me(request),
+                actor=member(request),
                 assignment=a,
                 minutes=form.cleaned_data["minutes"],
                 reason=form.cleaned_data["reason"] or "",
@@ -336,10 +329,10 @@ def verify_one(request: HttpRequest, assignment_id: int) -> HttpResponse:
 def shift_candidates_page(request: HttpRequest, shift_id: int) -> HttpResponse:
     try:
         shift = msel.shift_get(shift_id=shift_id)
-        require(_me(request), "assignment.manage", shift.community_id)
+        require(member(request), "assignment.manage", shift.community_id)
     except ApplicationError as exc:
-        return _forbidden(request, exc)
-    token, expires = attendance.shift_qr_token(actor=_me(request), shift=shift)
+        return error_page(request, exc)
+    token, expires = attendance.shift_qr_token(actor=member(request), shift=shift)
     check_in_url = (
         request.build_absolute_uri(reverse("frontend:v-checkin")) + "?" + urlencode({"code": token})
     )
@@ -377,7 +370,7 @@ def runs(request: HttpRequest) -> HttpResponse:
     try:
         cid = staff_community_id(request, "matching.run")
     except ApplicationError as exc:
-        return _forbidden(request, exc)
+        return error_page(request, exc)
     community = community_get(community_id=cid)
     now = timezone.localtime()
     form = RunForm(
@@ -390,7 +383,7 @@ def runs(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             run = run_create(
-                actor=_me(request),
+                actor=member(request),
                 community=community,
                 start=form.cleaned_data["start"],
                 end=form.cleaned_data["end"],
@@ -412,13 +405,11 @@ def runs(request: HttpRequest) -> HttpResponse:
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     run = MatchingRun.objects.filter(pk=run_id).first()
     if run is None:
-        return render(
-            request, "frontend/forbidden.html", {"detail": gettext("找不到该匹配")}, status=404
-        )
+        return error_page(request, NotFound(gettext("找不到该匹配")))
     try:
-        require(_me(request), "matching.run", run.community_id)
+        require(member(request), "matching.run", run.community_id)
     except ApplicationError as exc:
-        return _forbidden(request, exc)
+        return error_page(request, exc)
     proposals: list[dict[str, Any]] = []
     for p in run.proposals.select_related("volunteer", "shift__need").order_by(
         "shift__start", "id"
@@ -453,13 +444,11 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
 def run_apply_view(request: HttpRequest, run_id: int) -> HttpResponse:
     run = MatchingRun.objects.filter(pk=run_id).first()
     if run is None:
-        return render(
-            request, "frontend/forbidden.html", {"detail": gettext("找不到该匹配")}, status=404
-        )
+        return error_page(request, NotFound(gettext("找不到该匹配")))
     ids = [int(v) for v in request.POST.getlist("proposal") if v.isdigit()]
     try:
         result = run_apply(
-            actor=_me(request),
+            actor=member(request),
             run=run,
             proposal_ids=ids if request.POST.get("which") == "some" else None,
         )

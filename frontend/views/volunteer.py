@@ -17,23 +17,19 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from frontend.forms_util import add_service_error
+from frontend.views.common import error_page, member
 from matching import selectors as msel
 from matching.models import AssignmentStatus, Category
 from matching.optimizer.geo import haversine_km
 from matching.services import attendance, profiles, signups
-from timebank.errors import ApplicationError
+from timebank.errors import ApplicationError, Forbidden
 from timebank.ledger import selectors as lsel
 from timebank.ledger import services as lsvc
 from timebank.ledger.certificates import certificate_issue, check_code
-from timebank.people.models import Member
 from timebank.people.selectors import community_get, member_get, relatives_of
 from timebank.permissions import role_map
 
 S = AssignmentStatus
-
-
-def _me(request: HttpRequest) -> Member:
-    return request.user  # type: ignore[return-value]
 
 
 def _fail(request: HttpRequest, exc: ApplicationError) -> None:
@@ -42,7 +38,7 @@ def _fail(request: HttpRequest, exc: ApplicationError) -> None:
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    me = _me(request)
+    me = member(request)
     mine = list(msel.assignments_of(member=me, upcoming_only=True)[:20])
     return render(
         request,
@@ -67,7 +63,7 @@ class ShiftFilterForm(forms.Form):
 
 @login_required
 def shift_find(request: HttpRequest) -> HttpResponse:
-    me = _me(request)
+    me = member(request)
     form = ShiftFilterForm(request.GET or {"open_only": "on"})
     shifts: list[Any] = []
     cursor = None
@@ -118,18 +114,13 @@ def shift_find(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def shift_detail(request: HttpRequest, shift_id: int) -> HttpResponse:
-    me = _me(request)
+    me = member(request)
     try:
         shift = msel.shift_get(shift_id=shift_id)
     except ApplicationError as exc:
-        return render(request, "frontend/forbidden.html", {"detail": exc.detail}, status=exc.status)
+        return error_page(request, exc)
     if shift.community_id not in role_map(me) and not me.is_superuser:
-        return render(
-            request,
-            "frontend/forbidden.html",
-            {"detail": gettext("该班次不在你的社区")},
-            status=403,
-        )
+        return error_page(request, Forbidden(gettext("该班次不在你的社区")))
     mine = [
         a
         for a in msel.assignments_of(member=me).filter(shift=shift)
@@ -146,7 +137,7 @@ def shift_detail(request: HttpRequest, shift_id: int) -> HttpResponse:
 @require_POST
 def shift_signup(request: HttpRequest, shift_id: int) -> HttpResponse:
     try:
-        _assignment, position = signups.signup_create(volunteer=_me(request), shift_id=shift_id)
+        _assignment, position = signups.signup_create(volunteer=member(request), shift_id=shift_id)
     except ApplicationError as exc:
         _fail(request, exc)
     else:
@@ -159,7 +150,7 @@ def shift_signup(request: HttpRequest, shift_id: int) -> HttpResponse:
 
 @login_required
 def schedule(request: HttpRequest) -> HttpResponse:
-    me = _me(request)
+    me = member(request)
     rows = list(msel.assignments_of(member=me)[:200])
     profile = msel.profile_get(member=me)
     feed = (
@@ -180,7 +171,7 @@ def assignment_cancel(request: HttpRequest, assignment_id: int) -> HttpResponse:
     reason = str(request.POST.get("reason", "")).strip()
     try:
         a = msel.assignment_get(assignment_id=assignment_id)
-        signups.assignment_cancel(actor=_me(request), assignment=a, reason=reason)
+        signups.assignment_cancel(actor=member(request), assignment=a, reason=reason)
     except ApplicationError as exc:
         _fail(request, exc)
     else:
@@ -193,7 +184,7 @@ def assignment_cancel(request: HttpRequest, assignment_id: int) -> HttpResponse:
 def offer_accept(request: HttpRequest, assignment_id: int) -> HttpResponse:
     try:
         a = msel.assignment_get(assignment_id=assignment_id)
-        signups.offer_accept(actor=_me(request), assignment=a)
+        signups.offer_accept(actor=member(request), assignment=a)
     except ApplicationError as exc:
         _fail(request, exc)
     else:
@@ -213,7 +204,7 @@ class CheckInForm(forms.Form):
 
 @login_required
 def check_in(request: HttpRequest) -> HttpResponse:
-    me = _me(request)
+    me = member(request)
     today = [
         a
         for a in msel.assignments_of(member=me, upcoming_only=True)[:20]
@@ -264,7 +255,7 @@ class CertificateForm(forms.Form):
 
 @login_required
 def hours(request: HttpRequest) -> HttpResponse:
-    me = _me(request)
+    me = member(request)
     communities = sorted(role_map(me))
     gift = GiftForm(request.POST if request.POST.get("form") == "gift" else None, prefix="gift")
     gift.fields["to"].choices = [  # type: ignore[attr-defined]
@@ -391,7 +382,7 @@ class ProfileForm(forms.Form):
 
 @login_required
 def profile(request: HttpRequest) -> HttpResponse:
-    me = _me(request)
+    me = member(request)
     prof = msel.profile_get(member=me)
     have = {
         (w.weekday, w.start.strftime("%H:%M"), w.end.strftime("%H:%M")) for w in prof.windows.all()
