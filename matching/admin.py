@@ -16,6 +16,7 @@ from matching.models import (
     AvailabilityException,
     AvailabilityWindow,
     MatchingRun,
+    MatchingRunPart,
     Need,
     Notification,
     Proposal,
@@ -111,7 +112,15 @@ class NotificationAdmin(admin.ModelAdmin[Notification]):
 class ProposalInline(admin.TabularInline[Proposal, MatchingRun]):
     model = Proposal
     extra = 0
-    fields = ("shift", "volunteer", "status", "reason", "assignment")
+    fields = ("shift", "volunteer", "status", "reason", "start", "end", "space_id", "assignment")
+    readonly_fields = fields
+    can_delete = False
+
+
+class PartInline(admin.TabularInline[MatchingRunPart, MatchingRun]):
+    model = MatchingRunPart
+    extra = 0
+    fields = ("index", "status", "worker", "seconds", "time_limit_s")
     readonly_fields = fields
     can_delete = False
 
@@ -120,10 +129,10 @@ class ProposalInline(admin.TabularInline[Proposal, MatchingRun]):
 class MatchingRunAdmin(admin.ModelAdmin[MatchingRun]):
     """Runs are started and applied through the API so locks and events hold."""
 
-    list_display = ("id", "community", "status", "solver_status", "bound", "created_at")
-    list_filter = ("status", "community")
+    list_display = ("id", "community", "kind", "status", "solver_status", "bound", "created_at")
+    list_filter = ("status", "kind", "community")
     readonly_fields = ("progress", "objective", "bound", "solver_status", "unfilled", "error")
-    inlines = [ProposalInline]
+    inlines = [ProposalInline, PartInline]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -110,6 +110,21 @@ class Shift(models.Model):
     space_note = models.CharField(_("场地预约说明"), max_length=300, blank=True)
     cancelled_at = models.DateTimeField(_("取消时间"), null=True, blank=True)
     created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
+    # A flexible shift (弹性时段) leaves its time open: the optimizer places it on the
+    # `step_min` grid within the window. Until it is placed, start/end hold the
+    # earliest possible slot and `placed_at` is empty; sign-up waits for a placement.
+    window_start = models.DateTimeField(_("可安排时段开始"), null=True, blank=True)
+    window_end = models.DateTimeField(_("可安排时段结束"), null=True, blank=True)
+    duration_min = models.PositiveIntegerField(_("时长（分钟）"), null=True, blank=True)
+    step_min = models.PositiveIntegerField(_("起始时间步长（分钟）"), null=True, blank=True)
+    # Acceptable spaces (resources.Space ids), or a kind plus a radius around the need.
+    space_ids = models.JSONField(_("可选场地"), default=list, blank=True)
+    space_kind = models.CharField(_("场地类型"), max_length=20, blank=True)
+    space_radius_km = models.FloatField(_("场地范围（公里）"), null=True, blank=True)
+    participants = models.PositiveIntegerField(_("参与人数"), null=True, blank=True)
+    # The space chosen for this shift by a plan (or posted), and when it was placed.
+    space_id = models.PositiveBigIntegerField(_("安排场地"), null=True, blank=True)
+    placed_at = models.DateTimeField(_("安排时间"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("班次")
@@ -121,6 +136,15 @@ class Shift(models.Model):
             models.CheckConstraint(condition=Q(headcount__gte=1), name="shift_headcount_positive"),
             models.CheckConstraint(
                 condition=Q(seats_taken__lte=F("headcount")), name="shift_seats_within_headcount"
+            ),
+            models.CheckConstraint(
+                condition=Q(window_start__isnull=True)
+                | Q(
+                    window_end__gt=F("window_start"),
+                    duration_min__gte=1,
+                    step_min__gte=1,
+                ),
+                name="shift_flexible_window_valid",
             ),
         ]
 
@@ -134,6 +158,19 @@ class Shift(models.Model):
     @property
     def duration_minutes(self) -> int:
         return int((self.end - self.start).total_seconds() // 60)
+
+    @property
+    def is_flexible(self) -> bool:
+        return self.window_start is not None
+
+    @property
+    def needs_space(self) -> bool:
+        return bool(self.space_ids) or bool(self.space_kind)
+
+    @property
+    def awaiting_placement(self) -> bool:
+        """A flexible or space-needing shift that no plan has placed yet."""
+        return (self.is_flexible or self.needs_space) and self.placed_at is None
 
 
 def new_calendar_token() -> str:
@@ -436,6 +473,11 @@ class RunStatus(models.TextChoices):
     FAILED = "failed", _("失败")
 
 
+class RunKind(models.TextChoices):
+    PLAN = "plan", _("排班")
+    REPLAN = "replan", _("局部重排")
+
+
 class MatchingRun(models.Model):
     """One optimizer run (智能匹配) over a community's open shifts in a period.
 
@@ -449,6 +491,12 @@ class MatchingRun(models.Model):
     period_start = models.DateTimeField(_("开始"))
     period_end = models.DateTimeField(_("结束"))
     time_limit_s = models.PositiveIntegerField(_("时间上限（秒）"), default=10)
+    kind = models.CharField(_("类型"), max_length=10, choices=RunKind.choices, default=RunKind.PLAN)
+    # What started a re-plan, e.g. {"assignment": 12, "shift": 3} for a cancellation.
+    trigger = models.JSONField(_("触发原因"), default=dict, blank=True)
+    # A run split into parts solved as separate tasks (see MatchingRunPart).
+    parts_total = models.PositiveIntegerField(_("分片数"), default=0)
+    parts_done = models.PositiveIntegerField(_("已完成分片"), default=0)
     status = models.CharField(
         _("状态"), max_length=20, choices=RunStatus.choices, default=RunStatus.QUEUED
     )
@@ -481,6 +529,37 @@ class MatchingRun(models.Model):
         return f"run {self.pk} ({self.status})"
 
 
+class MatchingRunPart(models.Model):
+    """One independent part of a large run, solved by whichever task worker takes it.
+
+    `problem` and `solution` are the optimizer's JSON documents (MATCHING_FORMAT.md),
+    so a part can be solved on any machine that runs a worker."""
+
+    run = models.ForeignKey(
+        MatchingRun, verbose_name=_("匹配运行"), on_delete=models.CASCADE, related_name="parts"
+    )
+    index = models.PositiveIntegerField(_("序号"))
+    problem = models.JSONField(_("子问题"))
+    solution = models.JSONField(_("子问题解"), null=True, blank=True)
+    time_limit_s = models.FloatField(_("时间上限（秒）"))
+    status = models.CharField(
+        _("状态"), max_length=20, choices=RunStatus.choices, default=RunStatus.QUEUED
+    )
+    worker = models.CharField(_("执行进程"), max_length=100, blank=True)
+    seconds = models.FloatField(_("用时（秒）"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("匹配分片")
+        verbose_name_plural = _("匹配分片")
+        ordering = ["run", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "index"], name="run_part_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} part {self.index} ({self.status})"
+
+
 class ProposalStatus(models.TextChoices):
     PROPOSED = "proposed", _("待采纳")
     APPLIED = "applied", _("已采纳")
@@ -506,6 +585,10 @@ class Proposal(models.Model):
         _("状态"), max_length=20, choices=ProposalStatus.choices, default=ProposalStatus.PROPOSED
     )
     reason = models.CharField(_("原因"), max_length=40, blank=True)
+    # The placement proposed for a flexible or space-needing shift (hard rule 9).
+    start = models.DateTimeField(_("安排开始"), null=True, blank=True)
+    end = models.DateTimeField(_("安排结束"), null=True, blank=True)
+    space_id = models.PositiveBigIntegerField(_("安排场地"), null=True, blank=True)
     assignment = models.ForeignKey(
         Assignment,
         verbose_name=_("报名"),

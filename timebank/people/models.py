@@ -29,6 +29,9 @@ class Community(models.Model):
         _("中心经度"), validators=[MinValueValidator(-180), MaxValueValidator(180)]
     )
     residents = models.PositiveIntegerField(_("常住人口"), default=0)
+    # Community policy: a re-plan after a cancellation confirms its proposals at once
+    # instead of waiting for a social worker to apply them.
+    matching_auto_confirm = models.BooleanField(_("自动采纳重排建议"), default=False)
     created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
 
     class Meta:
@@ -105,6 +108,9 @@ class Member(AbstractBaseUser, PermissionsMixin):
         _("长者模式"), default=False, help_text=_("更大的字号和更高的对比度")
     )
     is_active = models.BooleanField(_("有效"), default=True)
+    # Set when the member asked to be deleted (PIPL 删除权): name and phone are
+    # anonymised, the ledger history stays (balanced, under the anonymous account).
+    erased_at = models.DateTimeField(_("注销时间"), null=True, blank=True)
     is_staff = models.BooleanField(_("可进入后台"), default=False)
     date_joined = models.DateTimeField(_("加入时间"), default=timezone.now)
 
