@@ -165,6 +165,15 @@ def run_execute(*, run_id: int) -> MatchingRun:
                 {"run": run.pk, "status": run.status, "error": run.error},
             )
         return run
+    return run_record_solution(run=run, problem=problem, solution=solution)
+
+
+def run_record_solution(
+    *, run: MatchingRun, problem: opt.Problem, solution: opt.Solution
+) -> MatchingRun:
+    """Store a solved run: its proposals (pairs not already fixed), objective, bound
+    and unfilled reasons, and announce `run.finished`. Used by every way of solving
+    (one task, parts on several workers, a re-plan)."""
     fixed = set(problem.fixed)
     with transaction.atomic(durable=True):
         Proposal.objects.bulk_create(
