@@ -35,7 +35,9 @@ import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
 
 import numpy as np
 
@@ -198,8 +200,11 @@ def _geo_split(problem: Problem, feas: Feasibility) -> list[Problem]:
     return parts
 
 
-def _geo_leaves(problem: Problem) -> tuple[np.ndarray, np.ndarray, int]:
+def _geo_leaves(
+    problem: Problem, region_shifts: int | None = None
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Street-sized regions: each shift's and each volunteer's region number."""
+    most = region_shifts or REGION_SHIFTS
     n_v = len(problem.volunteers)
     n_s = len(problem.shifts)
     cos = math.cos(math.radians(float(np.mean([v.location.lat for v in problem.volunteers]))))
@@ -208,7 +213,7 @@ def _geo_leaves(problem: Problem) -> tuple[np.ndarray, np.ndarray, int]:
     leaves: list[tuple[np.ndarray, np.ndarray]] = []
 
     def split(si: np.ndarray, vi: np.ndarray) -> None:
-        if si.size <= REGION_SHIFTS:
+        if si.size <= most:
             leaves.append((si, vi))
             return
         pts = s_xy[si]
@@ -542,4 +547,119 @@ def _complete(feas: Feasibility, merged: Solution, floor: list[int], t0: float) 
     )
 
 
-__all__ = ["Objective", "Pair", "decompose", "merge_solutions", "solve"]
+# -- parts solved elsewhere (the web app's task workers) ------------------------
+
+
+@dataclass(frozen=True)
+class PartsPlan:
+    """How to solve a problem as separate parts, on any worker, and join them.
+
+    ``parts`` are independent problems; ``time_limits`` their time shares in
+    seconds; ``state`` is plain JSON data that ``join_parts`` needs besides the
+    problem and the parts' solutions (for a district: the region of each part
+    and the first-come plan the regions were cut around)."""
+
+    parts: list[Problem]
+    time_limits: list[float]
+    state: dict[str, Any]
+
+
+def _placement_out(p: Placement) -> list[Any]:
+    return [p.shift, p.start.isoformat(), p.end.isoformat(), p.space]
+
+
+def _placement_in(row: list[Any]) -> Placement:
+    return Placement(row[0], datetime.fromisoformat(row[1]), datetime.fromisoformat(row[2]), row[3])
+
+
+def plan_parts(
+    problem: Problem,
+    *,
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+    workers: int = 2,
+    split_pairs: int | None = None,
+    region_shifts: int | None = None,
+    elapsed_s: float = 0.0,
+) -> PartsPlan:
+    """The parts ``solve`` would solve in its process pool, for solving them as
+    separate tasks instead; join their solutions with ``join_parts``.
+
+    Above ``split_pairs`` volunteer x shift pairs (default ``GEO_SPLIT_PAIRS``)
+    the parts are street-sized regions cut around the first-come plan, exactly as
+    in ``solve``; below it, connected components packed into parts.  Time shares
+    follow ``solve`` too: ``workers`` lanes, largest parts first, with time kept
+    back for the join; ``elapsed_s`` is what the caller has already spent.
+    """
+    t0 = time.monotonic()
+    feas = prefilter(problem)
+    limit = GEO_SPLIT_PAIRS if split_pairs is None else split_pairs
+    state: dict[str, Any]
+    if len(problem.volunteers) * len(problem.shifts) > limit:
+        floor = first_come(feas)
+        shift_leaf, vol_leaf, n_leaves = _geo_leaves(problem, region_shifts)
+        around = [_around_plan(feas, floor, shift_leaf, vol_leaf, k) for k in range(n_leaves)]
+        keys = [k for k in range(n_leaves) if around[k] is not None]
+        parts = [a for a in around if a is not None]
+        state = {
+            "mode": "geo",
+            "region_shifts": region_shifts or REGION_SHIFTS,
+            "keys": keys,
+            "floor": [[p.shift, p.volunteer] for p in pairs_of(feas, floor)],
+            "floor_placements": [_placement_out(p) for p in placements_of(feas, floor)],
+        }
+    else:
+        parts = (
+            [problem]
+            if feas.n_triples <= PART_TRIPLES
+            else _components(problem, feas, PART_TRIPLES)
+        )
+        state = {"mode": "components"}
+    sizes = [max(1, len(p.volunteers)) * max(1, len(p.shifts)) for p in parts]
+    lanes = max(1, min(workers, len(parts)))
+    reserve = 1.0 + ASSEMBLY_S_PER_M_TRIPLES * feas.n_triples / 1e6
+    spent = elapsed_s + time.monotonic() - t0
+    remaining = max(0.5, time_limit_s - spent - reserve)
+    lane = sum(sizes) / lanes
+    limits = [max(0.5, min(remaining, remaining * sz / lane)) for sz in sizes]
+    return PartsPlan(parts=parts, time_limits=limits, state=state)
+
+
+def join_parts(
+    problem: Problem,
+    state: dict[str, Any],
+    solutions: Sequence[Solution],
+    *,
+    started: float | None = None,
+) -> Solution:
+    """One plan for ``problem`` from the solutions of its ``plan_parts`` parts,
+    in their order.  As in ``solve``, it never covers less than first come:
+    region plans join around the first-come plan, and a first-come pass over
+    the whole problem completes the result."""
+    t0 = time.monotonic() if started is None else started
+    feas = prefilter(problem)
+    if state.get("mode") == "geo":
+        floor = triples_of(
+            feas,
+            [Pair(s, v) for s, v in state["floor"]],
+            [_placement_in(row) for row in state["floor_placements"]],
+        )
+        shift_leaf, vol_leaf, _ = _geo_leaves(problem, int(state["region_shifts"]))
+        geo = (shift_leaf, vol_leaf, [int(k) for k in state["keys"]])
+        return _join_around(feas, floor, geo, list(solutions), t0)
+    if len(solutions) == 1 and solutions[0].status in ("OPTIMAL", "FEASIBLE"):
+        # One part is the whole problem: its own solve already kept the floor.
+        return solutions[0]
+    merged = merge_solutions(problem, solutions, seconds=time.monotonic() - t0)
+    return _complete(feas, merged, first_come(feas), t0)
+
+
+__all__ = [
+    "Objective",
+    "Pair",
+    "PartsPlan",
+    "decompose",
+    "join_parts",
+    "merge_solutions",
+    "plan_parts",
+    "solve",
+]
