@@ -34,6 +34,7 @@ from resources.models import (
     Suspension,
 )
 from timebank import events, permissions
+from timebank.audit.services import record_audit
 from timebank.errors import Conflict, Forbidden, InvalidInput, field_error
 from timebank.people.models import Member
 from timebank.people.selectors import are_relatives
@@ -69,6 +70,18 @@ def announce(r: Reservation, type: str, space: Space) -> None:
         [events.member_group(r.member_id), events.staff_group(space.community_id)],
         type,
         reservation_data(r),
+    )
+
+
+def audit(r: Reservation, action: str, space: Space, actor: Member | None) -> None:
+    """The audit row for a reservation change, in the transaction."""
+    record_audit(
+        actor=actor,
+        action=action,
+        obj=r,
+        community_id=space.community_id,
+        subject_id=r.member_id,
+        changes={"status": r.status, **reservation_data(r)},
     )
 
 
@@ -441,6 +454,7 @@ def reservation_book(
                 announce(reservation, "reservation.confirmed", space)
             elif status == ReservationStatus.PENDING:
                 announce(reservation, "reservation.pending", space)
+            audit(reservation, "reservation.created", space, member)
             after_commit_schedule(reservation)
         return reservation
 

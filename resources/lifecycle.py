@@ -12,7 +12,13 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from resources.booking import after_commit_schedule, announce, book_locked, reservation_data
+from resources.booking import (
+    after_commit_schedule,
+    announce,
+    audit,
+    book_locked,
+    reservation_data,
+)
 from resources.models import (
     ACTIVE_STATUSES,
     Reservation,
@@ -181,6 +187,7 @@ def reservation_decide(*, actor: Member, reservation_id: int, approve: bool) -> 
             set_live_until(r, r.start + dt.timedelta(minutes=r.space.check_in_grace_minutes))
             r.save(update_fields=["status", "confirmed_at", "live_until", "handled_by"])
             announce(r, "reservation.confirmed", r.space)
+            audit(r, "reservation.approved", r.space, actor)
             after_commit_schedule(r)
         else:
             r.status = ReservationStatus.REJECTED
@@ -188,6 +195,7 @@ def reservation_decide(*, actor: Member, reservation_id: int, approve: bool) -> 
             r.save(update_fields=["status", "ended_at", "handled_by"])
             free(r)
             announce(r, "reservation.released", r.space)
+            audit(r, "reservation.rejected", r.space, actor)
             waitlist_offer_next(space=r.space, start=r.start, end=r.end, now=now)
     return r
 
@@ -222,6 +230,7 @@ def reservation_cancel(*, actor: Member, reservation_id: int) -> Reservation:
         free(r)
         WaitlistEntry.objects.filter(offer=r).update(status=WaitlistStatus.CANCELLED)
         announce(r, "reservation.released", r.space)
+        audit(r, "reservation.cancelled", r.space, actor)
         waitlist_offer_next(space=r.space, start=r.start, end=r.end, now=now)
     return r
 
@@ -260,6 +269,7 @@ def reservation_check_in(*, actor: Member, reservation_id: int, token: str | Non
         set_live_until(r, None)
         r.save(update_fields=["status", "checked_in_at", "handled_by", "live_until"])
         announce(r, "reservation.checked_in", space)
+        audit(r, "reservation.checked_in", space, actor)
     return r
 
 

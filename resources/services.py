@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from resources import availability as av
-from resources.booking import announce
+from resources.booking import announce, audit
 from resources.models import (
     ACTIVE_STATUSES,
     MAX_DURATION_MINUTES,
@@ -292,6 +292,7 @@ def closure_create(
             r.save(update_fields=["status", "ended_at", "handled_by"])
             free(r)
             announce(r, "reservation.released", r.space)
+            audit(r, "reservation.cancelled", r.space, actor)
             cancelled.append(r)
     return closure, cancelled
 

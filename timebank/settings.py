@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "timebank.apps.TimebankConfig",
     "timebank.people.apps.PeopleConfig",
     "timebank.ledger.apps.LedgerConfig",
+    "timebank.audit.apps.AuditConfig",
     "matching.apps.MatchingConfig",
     "resources.apps.ResourcesConfig",
     "frontend.apps.FrontendConfig",

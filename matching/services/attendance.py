@@ -92,7 +92,9 @@ def assignment_check_in(*, actor: Member, assignment: Assignment, token: str | N
         a.status = S.CHECKED_IN
         a.checked_in_at = timezone.now()
         a.save(update_fields=["status", "checked_in_at"])
-        record_assignment(a, "assignment.checked_in", checked_in_at=iso(a.checked_in_at))
+        record_assignment(
+            a, "assignment.checked_in", actor=actor, checked_in_at=iso(a.checked_in_at)
+        )
     return a
 
 
@@ -113,7 +115,7 @@ def assignment_check_out(
         a.travel_minutes = travel_minutes
         a.minutes = service_minutes(a)
         a.save(update_fields=["status", "checked_out_at", "travel_minutes", "minutes"])
-        record_assignment(a, "assignment.checked_out", minutes=a.minutes)
+        record_assignment(a, "assignment.checked_out", actor=actor, minutes=a.minutes)
     return a
 
 
@@ -162,7 +164,7 @@ def assignment_verify(
                 "transfer_id",
             ]
         )
-        record_assignment(a, "assignment.verified", minutes=credited)
+        record_assignment(a, "assignment.verified", actor=actor, minutes=credited)
     return a
 
 

@@ -9,7 +9,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from matching.models import Assignment, Shift
+from timebank.audit.services import record_audit
 from timebank.events import community_group, member_group, record, staff_group
+from timebank.people.models import Member
 
 
 def offer_hold() -> dt.timedelta:
@@ -44,12 +46,21 @@ def assignment_data(a: Assignment, **extra: Any) -> dict[str, Any]:
     return data
 
 
-def record_assignment(a: Assignment, type: str, **extra: Any) -> None:
-    """`assignment.*` goes to the volunteer and to the community's staff."""
-    record(
-        [member_group(a.volunteer_id), staff_group(a.community_id)],
-        type,
-        assignment_data(a, **extra),
+def record_assignment(
+    a: Assignment, type: str, *, actor: Member | int | None = None, **extra: Any
+) -> None:
+    """`assignment.*` goes to the volunteer and to the community's staff, and to
+    the audit trail (`actor` None: the system, or an actor given as `by=`)."""
+    data = assignment_data(a, **extra)
+    record([member_group(a.volunteer_id), staff_group(a.community_id)], type, data)
+    by = extra.get("by")
+    record_audit(
+        actor=actor if actor is not None else (by if isinstance(by, int) else None),
+        action=type,
+        obj=a,
+        community_id=a.community_id,
+        subject_id=a.volunteer_id,
+        changes=data,
     )
 
 

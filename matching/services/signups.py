@@ -183,12 +183,12 @@ def signup_create(*, volunteer: Member, shift_id: int) -> tuple[Assignment, int 
                 )
             if seat_free:
                 _take_seat(shift)
-                record_assignment(a, "assignment.confirmed")
+                record_assignment(a, "assignment.confirmed", actor=volunteer)
                 record_seats(shift)
                 _after_confirm(a)
                 return a, None
             position = waitlist_position(a)
-            record_assignment(a, "assignment.waitlisted", position=position)
+            record_assignment(a, "assignment.waitlisted", actor=volunteer, position=position)
             return a, position
     except IntegrityError as exc:
         raise _translate_integrity(exc) from None
@@ -323,7 +323,7 @@ def offer_accept(*, actor: Member, assignment: Assignment) -> Assignment:
                 a.save(update_fields=["status", "confirmed_at", "offer_expires_at"])
         except IntegrityError as exc:
             raise _translate_integrity(exc) from None
-        record_assignment(a, "assignment.confirmed")
+        record_assignment(a, "assignment.confirmed", actor=actor)
         _after_confirm(a)
     return a
 
@@ -366,7 +366,9 @@ def assignment_cancel(*, actor: Member, assignment: Assignment, reason: str) -> 
                 "offer_expires_at",
             ]
         )
-        record_assignment(a, "assignment.cancelled", reason=a.cancel_reason, late=a.late_cancel)
+        record_assignment(
+            a, "assignment.cancelled", actor=actor, reason=a.cancel_reason, late=a.late_cancel
+        )
         if not is_self:
             notify(
                 member_id=a.volunteer_id,
@@ -418,7 +420,7 @@ def shift_cancel_locked(*, shift: Shift, actor: Member, reason: str, now: dt.dat
                 "offer_expires_at",
             ]
         )
-        record_assignment(a, "assignment.cancelled", reason=a.cancel_reason)
+        record_assignment(a, "assignment.cancelled", actor=actor, reason=a.cancel_reason)
         notify(
             member_id=a.volunteer_id,
             kind="assignment.cancelled",

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank import events
+from timebank.audit.services import record_audit
 from timebank.errors import Conflict
 from timebank.ledger.chain import GENESIS_HASH, canonical_content, chain_hash
 from timebank.ledger.models import (
@@ -314,7 +315,31 @@ def post(
         Holding.objects.bulk_create(fresh)
     ChainHead.objects.filter(id=1).update(seq=seq, hash=digest)
     _announce(transfer, accounts, net)
+    _audit(transfer, accounts, net)
     return Posted(transfer=transfer, accounts=accounts, net=dict(net))
+
+
+def _audit(transfer: Transfer, accounts: dict[int, Account], net: dict[int, int]) -> None:
+    """One audit row per transfer; the subject is the member credited (else debited)."""
+    members = [(change, accounts[pk].member_id) for pk, change in sorted(net.items())]
+    credited = [m for change, m in members if m is not None and change > 0]
+    debited = [m for change, m in members if m is not None and change < 0]
+    parties = credited or debited
+    subject = parties[0] if parties else None
+    record_audit(
+        actor=transfer.actor_id,
+        action="ledger.transfer",
+        obj=transfer,
+        community_id=transfer.community_id,
+        subject_id=subject,
+        changes={
+            "kind": transfer.kind,
+            "seq": transfer.seq,
+            "memo": transfer.memo,
+            "reverses": transfer.reverses_id,
+            "accounts": {str(pk): change for pk, change in sorted(net.items())},
+        },
+    )
 
 
 def _announce(transfer: Transfer, accounts: dict[int, Account], net: dict[int, int]) -> None:

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank import events, permissions
+from timebank.audit.services import record_audit
 from timebank.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
 from timebank.ledger.models import (
     Account,
@@ -441,6 +442,7 @@ def policy_update(
     with transaction.atomic(durable=True):
         policy = policy_for(community)
         policy = CommunityPolicy.objects.select_for_update(no_key=True).get(pk=policy.pk)
+        before = {name: getattr(policy, name) for name in changes}
         for name, value in changes.items():
             if name == "category_multipliers":
                 value = _check_multipliers(value)
@@ -449,6 +451,17 @@ def policy_update(
             raise field_error("storage_cap_minutes", _("存储上限必须大于 0"), code="invalid_policy")
         policy.updated_by = actor
         policy.save()
+        after = {name: getattr(policy, name) for name in changes}
+        record_audit(
+            actor=actor,
+            action="policy.changed",
+            obj=policy,
+            community_id=community.pk,
+            changes={
+                "before": {k: v for k, v in before.items() if v != after[k]},
+                "after": {k: v for k, v in after.items() if v != before[k]},
+            },
+        )
         return policy
 
 

@@ -5,17 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import logout as session_logout
-from django.http import HttpRequest
-from ninja import Query, Router, Schema
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from ninja import Field, Query, Router, Schema
 
 from timebank import permissions
 from timebank.auth import client_address
+from timebank.errors import field_error
 from timebank.pagination import paginate_by_id
 from timebank.people import selectors, services
 from timebank.people.models import Community, Member, Relation
 from timebank.people.schemas import (
     CommunityIn,
     CommunityOut,
+    EraseIn,
+    EraseOut,
     LoginIn,
     LoginOut,
     MemberIn,
@@ -28,6 +34,16 @@ from timebank.people.schemas import (
 )
 
 router = Router(tags=["people"])
+
+
+class ExportEncoder(DjangoJSONEncoder):
+    """Dates, decimals and ids as usual; anything else (ranges, …) as its text."""
+
+    def default(self, o: Any) -> Any:
+        try:
+            return super().default(o)
+        except TypeError:
+            return str(o)
 
 
 def member_out(member: Member, *, reveal: bool = False) -> dict[str, Any]:
@@ -83,6 +99,35 @@ def me(request: HttpRequest) -> dict[str, Any]:
     return member_out(member)
 
 
+@router.get(
+    "/me/export",
+    response={200: dict[str, Any]},
+    url_name="me-export",
+    summary="Download everything held about me (JSON attachment)",
+)
+def me_export(request: HttpRequest) -> HttpResponse:
+    member: Member = request.auth  # type: ignore[attr-defined]
+    data = services.member_export(actor=member)
+    response = JsonResponse(data, encoder=ExportEncoder, json_dumps_params={"ensure_ascii": False})
+    stamp = timezone.localtime().strftime("%Y%m%d")
+    response["Content-Disposition"] = (
+        f'attachment; filename="timebank-member-{member.pk}-{stamp}.json"'
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@router.post("/me/erase", response={200: EraseOut}, url_name="me-erase")
+def me_erase(request: HttpRequest, payload: EraseIn) -> dict[str, Any]:
+    if not payload.confirm:
+        raise field_error("confirm", _("请确认注销账户"), code="confirmation_required")
+    member: Member = request.auth  # type: ignore[attr-defined]
+    erased = services.member_erase(actor=member, password=payload.password)
+    if getattr(request, "api_token", None) is None:
+        session_logout(request)
+    return {"member": erased.pk, "erased_at": erased.erased_at}
+
+
 @router.post("/communities", response={201: CommunityOut}, url_name="community-create")
 def community_create(request: HttpRequest, payload: CommunityIn) -> tuple[int, dict[str, Any]]:
     community = services.community_create(
@@ -130,6 +175,9 @@ def member_register(
 class MemberFilter(Schema):
     q: str = ""
     role: str | None = None
+    reveal: bool = Field(
+        False, description="staff only: full phone numbers and birth dates (audited)"
+    )
     limit: int | None = None
     cursor: str | None = None
 
@@ -143,7 +191,25 @@ def member_list(request: HttpRequest, cid: int, filters: Query[MemberFilter]) ->
         limit=filters.limit,
         cursor=filters.cursor,
     )
-    return {"items": [member_out(m) for m in rows], "next_cursor": cursor}
+    actor: Member = request.auth  # type: ignore[attr-defined]
+    if filters.reveal:
+        services.personal_data_view(
+            actor=actor, community=community, members=[m.pk for m in rows], via="member-list"
+        )
+    return {"items": [member_out(m, reveal=filters.reveal) for m in rows], "next_cursor": cursor}
+
+
+@router.get("/communities/{cid}/members/{mid}", response=MemberOut, url_name="member-detail")
+def member_detail(request: HttpRequest, cid: int, mid: int) -> dict[str, Any]:
+    """A member of the community, unmasked, for its staff. The view is audited."""
+    community = selectors.community_get(community_id=cid)
+    actor: Member = request.auth  # type: ignore[attr-defined]
+    permissions.require(actor, "member.read", community.id)
+    member = selectors.member_in_community(community=community, member_id=mid)
+    services.personal_data_view(
+        actor=actor, community=community, members=[member.pk], via="member-detail"
+    )
+    return member_out(member, reveal=True)
 
 
 @router.post("/communities/{cid}/roles", response={201: RoleOut}, url_name="role-grant")

@@ -87,3 +87,13 @@ class RelationOut(Schema):
 class MemberPage(Schema):
     items: list[MemberOut]
     next_cursor: str | None
+
+
+class EraseIn(Schema):
+    confirm: bool = Field(False, description="must be true: erasure cannot be undone")
+    password: str | None = Field(None, max_length=256)
+
+
+class EraseOut(Schema):
+    member: int
+    erased_at: dt.datetime

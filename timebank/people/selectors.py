@@ -36,6 +36,18 @@ def member_list(*, community: Community, q: str = "", role: str | None = None) -
     return qs.distinct().prefetch_related("roles")
 
 
+def member_in_community(*, community: Community, member_id: int) -> Member:
+    """A member with a role in `community`; 404 otherwise (no hint they exist)."""
+    member = (
+        Member.objects.filter(pk=member_id, roles__community=community)
+        .prefetch_related("roles")
+        .first()
+    )
+    if member is None:
+        raise NotFound(_("成员不存在"), code="member_not_found")
+    return member
+
+
 def relatives_of(*, member: Member) -> QuerySet[Relation]:
     return Relation.objects.filter(member=member).select_related("relative")
 

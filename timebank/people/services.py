@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank import events, permissions
+from timebank.audit.services import personal_data_viewed, record_audit
 from timebank.auth import (
     login_check_throttle,
     login_clear_failures,
     login_record_failure,
     token_issue,
 )
-from timebank.errors import Conflict, Forbidden, InvalidInput, Unauthorized, field_error
+from timebank.errors import (
+    ApplicationError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    Unauthorized,
+    field_error,
+)
 from timebank.people.models import (
     INVERSE_RELATION,
     PHONE_RE,
@@ -148,6 +159,15 @@ def member_register(
                     for r in role_names
                 ]
             )
+            for r in role_names:
+                record_audit(
+                    actor=actor,
+                    action="role.granted",
+                    object_type="people.role",
+                    community_id=community.id,
+                    subject_id=member.id,
+                    changes={"role": r, "registered": True},
+                )
             events.record(
                 [events.staff_group(community.id), events.member_group(member.id)],
                 "member.registered",
@@ -178,6 +198,14 @@ def role_grant(*, actor: Member, member: Member, community: Community, role: str
                 "role.granted",
                 {"member": member.id, "community": community.id, "role": role},
             )
+            record_audit(
+                actor=actor,
+                action="role.granted",
+                obj=obj,
+                community_id=community.id,
+                subject_id=member.id,
+                changes={"role": role},
+            )
     permissions.forget_roles(member)
     return obj
 
@@ -185,7 +213,16 @@ def role_grant(*, actor: Member, member: Member, community: Community, role: str
 def role_revoke(*, actor: Member, member: Member, community: Community, role: str) -> None:
     permissions.require(actor, "role.grant", community.id)
     with transaction.atomic():
-        Role.objects.filter(member=member, community=community, role=role).delete()
+        deleted, _rows = Role.objects.filter(member=member, community=community, role=role).delete()
+        if deleted:
+            record_audit(
+                actor=actor,
+                action="role.revoked",
+                object_type="people.role",
+                community_id=community.id,
+                subject_id=member.id,
+                changes={"role": role},
+            )
     permissions.forget_roles(member)
 
 
@@ -261,3 +298,224 @@ def auth_logout(*, token: ApiToken | None) -> None:
     if token is not None and token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
+
+
+# --- PIPL: a member's own data, and erasure -------------------------------------
+
+# Never exported: secrets, or the hashes of secrets.
+_SECRET_FIELDS = frozenset({"password", "key_hash", "calendar_token"})
+ERASED_NAME = "已注销用户"
+
+
+def _rows(qs: Iterable[Any]) -> list[dict[str, Any]]:
+    """Every concrete field of each row (foreign keys as ids), secrets left out."""
+    out = []
+    for obj in qs:
+        out.append(
+            {
+                f.attname: getattr(obj, f.attname)
+                for f in obj._meta.concrete_fields
+                if f.name not in _SECRET_FIELDS
+            }
+        )
+    return out
+
+
+def member_export(*, actor: Member) -> dict[str, Any]:
+    """Everything held about `actor` (PIPL 查阅复制权), as a JSON-ready dict.
+
+    Only ever the actor's own data: there is no member argument to get wrong.
+    The export itself is audited.
+    """
+    from matching.models import (
+        Assignment,
+        AvailabilityException,
+        AvailabilityWindow,
+        Notification,
+        Rating,
+        ServiceRequest,
+        VolunteerProfile,
+        VolunteerSkill,
+    )
+    from resources.models import Reservation, Suspension, WaitlistEntry
+    from timebank.audit.models import AuditEntry
+    from timebank.ledger.models import Account, Certificate
+    from timebank.ledger.selectors import ledger_summary, statement
+
+    member = actor
+    profile = _rows(Member.objects.filter(pk=member.pk))[0]
+    for hidden in ("is_superuser", "is_staff"):
+        profile.pop(hidden, None)
+    summary = ledger_summary(member=member)
+    data: dict[str, Any] = {
+        "exported_at": timezone.now(),
+        "member": profile,
+        "roles": _rows(Role.objects.filter(member=member).order_by("id")),
+        "relations": _rows(Relation.objects.filter(member=member).order_by("id")),
+        "api_tokens": _rows(ApiToken.objects.filter(member=member).order_by("id")),
+        "volunteer_profile": _rows(VolunteerProfile.objects.filter(member=member)),
+        "skills": _rows(VolunteerSkill.objects.filter(profile__member=member).order_by("id")),
+        "availability": _rows(
+            AvailabilityWindow.objects.filter(profile__member=member).order_by("id")
+        ),
+        "availability_exceptions": _rows(
+            AvailabilityException.objects.filter(profile__member=member).order_by("id")
+        ),
+        "assignments": _rows(Assignment.objects.filter(volunteer=member).order_by("id")),
+        "ratings": _rows(Rating.objects.filter(volunteer=member).order_by("id")),
+        "reservations": _rows(Reservation.objects.filter(member=member).order_by("id")),
+        "suspensions": _rows(Suspension.objects.filter(member=member).order_by("id")),
+        "waitlist": _rows(WaitlistEntry.objects.filter(member=member).order_by("id")),
+        "ledger": {
+            "accounts": _rows(Account.objects.filter(member=member).order_by("id")),
+            "summary": dataclasses.asdict(summary),
+            "entries": [
+                {
+                    "id": e.pk,
+                    "transfer": e.transfer_id,
+                    "kind": e.transfer.kind,
+                    "community": e.transfer.community_id,
+                    "memo": e.transfer.memo,
+                    "created_at": e.transfer.created_at,
+                    "minutes": e.minutes,
+                    "balance_after": e.balance_after,
+                }
+                for e in statement(member=member)
+            ],
+            "certificates": _rows(Certificate.objects.filter(volunteer=member).order_by("id")),
+        },
+        "notifications": _rows(Notification.objects.filter(member=member).order_by("id")),
+        "service_requests": _rows(ServiceRequest.objects.filter(member=member).order_by("id")),
+        "audit": _rows(
+            AuditEntry.objects.filter(Q(subject=member) | Q(actor=member)).order_by("id")
+        ),
+    }
+    with transaction.atomic():
+        record_audit(
+            actor=member,
+            action="member.exported",
+            obj=member,
+            subject_id=member.pk,
+        )
+    return data
+
+
+def _member_communities(member: Member) -> list[int]:
+    return sorted(set(Role.objects.filter(member=member).values_list("community_id", flat=True)))
+
+
+def member_erase(*, actor: Member, password: str | None = None) -> Member:
+    """Erase the actor's account (PIPL 删除权). Harmless to repeat.
+
+    Upcoming assignments and reservations are cancelled first, each through its own
+    service (seats freed, waitlists offered, events sent). Then, in one transaction:
+    name and phone are anonymised, birth date and home location cleared, relations
+    removed, tokens revoked, sessions ended, the volunteer profile's personal fields
+    cleared. Ledger transfers are not touched (they are hashed and append-only), so
+    balances and `ledger verify` still hold; they now belong to an anonymous account.
+    """
+    from matching.models import (
+        ACTIVE,
+        Assignment,
+        AvailabilityException,
+        AvailabilityWindow,
+        VolunteerProfile,
+        VolunteerSkill,
+        new_calendar_token,
+    )
+    from matching.services.signups import assignment_cancel
+    from resources.lifecycle import reservation_cancel
+    from resources.models import ACTIVE_STATUSES, Reservation
+
+    member = Member.objects.get(pk=actor.pk)
+    if member.erased_at is not None:
+        return member
+    if (
+        password is not None
+        and member.has_usable_password()
+        and not member.check_password(password)
+    ):
+        raise field_error("password", _("密码不正确"), code="bad_password")
+    now = timezone.now()
+    skipped: list[dict[str, Any]] = []
+    upcoming = Assignment.objects.filter(volunteer=member, status__in=ACTIVE, start__gt=now)
+    for a in upcoming.order_by("start"):
+        try:
+            assignment_cancel(actor=member, assignment=a, reason=str(_("成员注销账户")))
+        except ApplicationError as exc:
+            skipped.append({"assignment": a.pk, "code": exc.code})
+    bookings = Reservation.objects.filter(member=member, status__in=ACTIVE_STATUSES, start__gt=now)
+    for r in bookings.order_by("start"):
+        try:
+            reservation_cancel(actor=member, reservation_id=r.pk)
+        except ApplicationError as exc:
+            skipped.append({"reservation": r.pk, "code": exc.code})
+
+    with transaction.atomic():
+        member = Member.objects.select_for_update(no_key=True).get(pk=actor.pk)
+        if member.erased_at is not None:
+            return member
+        communities = _member_communities(member)
+        member.name = f"{ERASED_NAME}{member.pk}"
+        member.phone = None
+        member.birth_date = None
+        member.home_lat = None
+        member.home_lon = None
+        member.id_verified = False
+        member.elder_mode = False
+        member.is_active = False
+        member.erased_at = now
+        member.set_unusable_password()
+        member.save()
+        Relation.objects.filter(Q(member=member) | Q(relative=member)).delete()
+        ApiToken.objects.filter(member=member, revoked_at__isnull=True).update(revoked_at=now)
+        VolunteerProfile.objects.filter(member=member).update(
+            languages=[],
+            home_lat=None,
+            home_lon=None,
+            preferred_categories=[],
+            notify_email="",
+            calendar_token=new_calendar_token(),
+            weekly_limit_minutes=None,
+        )
+        VolunteerSkill.objects.filter(profile__member=member).delete()
+        AvailabilityWindow.objects.filter(profile__member=member).delete()
+        AvailabilityException.objects.filter(profile__member=member).delete()
+        _end_sessions(member.pk)
+        record_audit(
+            actor=actor.pk,
+            action="member.erased",
+            obj=member,
+            subject_id=member.pk,
+            changes={"communities": communities, "skipped": skipped},
+        )
+        events.record(
+            [events.member_group(member.pk), *(events.staff_group(c) for c in communities)],
+            "member.erased",
+            {"member": member.pk},
+        )
+    permissions.forget_roles(actor)
+    return member
+
+
+def _end_sessions(member_id: int) -> None:
+    """Delete the member's web sessions (database sessions)."""
+    from django.contrib.sessions.models import Session
+
+    wanted = str(member_id)
+    doomed = [
+        s.pk
+        for s in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
+        if s.get_decoded().get("_auth_user_id") == wanted
+    ]
+    if doomed:
+        Session.objects.filter(pk__in=doomed).delete()
+
+
+def personal_data_view(
+    *, actor: Member, community: Community, members: Sequence[int], via: str
+) -> None:
+    """Staff were shown unmasked personal data of `members`: one audit row."""
+    permissions.require(actor, "member.read", community.id)
+    with transaction.atomic():
+        personal_data_viewed(actor=actor, members=members, community_id=community.id, via=via)
