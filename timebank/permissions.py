@@ -78,6 +78,153 @@ MATRIX: dict[str, Rule] = {
     "dashboard.read": STAFF,
 }
 
+# Who may call each operation of /api/v1, in the object's community. One of:
+#   "public"     anyone, no credential needed;
+#   "member"     any signed-in member (it acts on their own things: /me, their inbox);
+#   "community"  a member holding any role in the object's community;
+#   "owner"      only the member the object belongs to (the booker, the volunteer);
+#   "<action>"   a MATRIX action, checked in the object's community;
+#   "<action>|owner"  that action, or the member the object belongs to.
+# Someone signed in without the access gets 403; outside the object's community
+# a 404 may stand in for it, so ids do not leak. tests/hardening/test_authz_matrix.py
+# calls every operation of /api/openapi.json as every role against this table; an
+# operation missing here fails it.
+PUBLIC = "public"
+SIGNED_IN = "member"
+IN_COMMUNITY = "community"
+OWNER = "owner"
+
+ENDPOINTS: dict[tuple[str, str], str] = {
+    # --- auth and people ---
+    ("POST", "/auth/login"): PUBLIC,
+    ("POST", "/auth/logout"): SIGNED_IN,
+    ("GET", "/me"): SIGNED_IN,
+    ("GET", "/me/export"): SIGNED_IN,
+    ("POST", "/me/erase"): SIGNED_IN,
+    ("POST", "/communities"): "community.create",
+    ("GET", "/communities"): SIGNED_IN,
+    ("GET", "/communities/{cid}"): SIGNED_IN,
+    ("POST", "/communities/{cid}/members"): "member.register",
+    ("GET", "/communities/{cid}/members"): "member.read",
+    ("GET", "/communities/{cid}/members/{mid}"): "member.read",
+    # Social workers grant volunteer and resident roles; staff roles need an admin
+    # (403 role_not_grantable). "role.grant" itself guards revoking.
+    ("POST", "/communities/{cid}/roles"): "member.register",
+    ("POST", "/communities/{cid}/relations"): "relation.create",
+    # --- time bank ---
+    ("GET", "/ledger/me"): SIGNED_IN,
+    ("GET", "/ledger/me/entries"): SIGNED_IN,
+    ("GET", "/ledger/me/entries.csv"): SIGNED_IN,
+    ("GET", "/ledger/me/summary"): SIGNED_IN,
+    ("GET", "/ledger/members/{member_id}"): "ledger.read_any|owner",
+    ("GET", "/ledger/members/{member_id}/entries"): "ledger.read_any|owner",
+    # The giver must belong to the community whose gift rules apply.
+    ("POST", "/ledger/gifts"): IN_COMMUNITY,
+    ("POST", "/ledger/donations"): "ledger.transfer",
+    ("POST", "/ledger/redemptions"): "ledger.transfer",
+    ("POST", "/ledger/grants"): "ledger.grant",
+    ("POST", "/ledger/earnings"): "ledger.earn",
+    ("GET", "/ledger/transfers/{transfer_id}"): "ledger.read_any|owner",
+    ("POST", "/ledger/transfers/{transfer_id}/reverse"): "ledger.reverse",
+    ("POST", "/ledger/certificates"): SIGNED_IN,
+    ("GET", "/ledger/certificates/{number}"): PUBLIC,
+    ("GET", "/ledger/certificates/{number}/pdf"): PUBLIC,
+    ("POST", "/ledger/certificates/{number}/revoke"): "ledger.certificate_revoke",
+    ("GET", "/ledger/clearing"): "ledger.clearing",
+    ("GET", "/communities/{cid}/policy"): SIGNED_IN,
+    ("PUT", "/communities/{cid}/policy"): "policy.update",
+    # --- needs, shifts, assignments ---
+    ("POST", "/needs"): "need.create",
+    ("GET", "/needs/{need_id}"): IN_COMMUNITY,
+    ("PATCH", "/needs/{need_id}"): "need.update",
+    ("POST", "/needs/{need_id}/cancel"): "need.update",
+    ("POST", "/service-requests"): IN_COMMUNITY,
+    ("GET", "/communities/{cid}/service-requests"): "need.create",
+    ("POST", "/service-requests/{request_id}/handle"): "need.create",
+    ("GET", "/shifts"): SIGNED_IN,
+    ("GET", "/shifts/{shift_id}"): IN_COMMUNITY,
+    ("GET", "/shifts/{shift_id}/assignments"): "assignment.manage",
+    ("POST", "/shifts/{shift_id}/assignments"): "assignment.manage",
+    ("GET", "/shifts/{shift_id}/qr"): "assignment.manage",
+    ("POST", "/shifts/{shift_id}/signups"): "shift.signup",
+    ("GET", "/shifts/{shift_id}/candidates"): "assignment.manage",
+    ("GET", "/assignments/me"): SIGNED_IN,
+    ("GET", "/assignments/{assignment_id}"): "dashboard.read|owner",
+    ("POST", "/assignments/{assignment_id}/accept"): OWNER,
+    ("POST", "/assignments/{assignment_id}/cancel"): "assignment.manage|owner",
+    ("POST", "/assignments/{assignment_id}/check-in"): "assignment.manage|owner",
+    ("POST", "/assignments/{assignment_id}/check-out"): "assignment.manage|owner",
+    ("POST", "/assignments/{assignment_id}/verify"): "assignment.verify",
+    # The owner of a rating is the need's beneficiary (服务对象).
+    ("POST", "/assignments/{assignment_id}/ratings"): "assignment.verify|owner",
+    ("GET", "/communities/{cid}/ratings"): "dashboard.read",
+    ("GET", "/volunteers/me"): SIGNED_IN,
+    ("PATCH", "/volunteers/me"): SIGNED_IN,
+    ("PUT", "/volunteers/me"): SIGNED_IN,
+    ("GET", "/volunteers/me/calendar"): SIGNED_IN,
+    ("POST", "/volunteers/me/calendar/rotate"): SIGNED_IN,
+    ("GET", "/calendar/{token}.ics"): PUBLIC,
+    ("GET", "/volunteers/{member_id}"): "volunteer.manage|owner",
+    ("PATCH", "/volunteers/{member_id}"): "volunteer.manage|owner",
+    ("PUT", "/volunteers/{member_id}"): "volunteer.manage|owner",
+    ("GET", "/notifications"): SIGNED_IN,
+    # Someone else's notification is 404, as if it did not exist.
+    ("POST", "/notifications/{notification_id}/read"): SIGNED_IN,
+    ("POST", "/matching/runs"): "matching.run",
+    ("GET", "/matching/runs/{run_id}"): "matching.run",
+    ("POST", "/matching/runs/{run_id}/apply"): "matching.run",
+    # --- spaces and reservations ---
+    ("POST", "/spaces"): "space.create",
+    ("GET", "/spaces"): PUBLIC,
+    ("GET", "/spaces/{space_id}"): PUBLIC,
+    ("PATCH", "/spaces/{space_id}/rules"): "space.manage",
+    ("PUT", "/spaces/{space_id}/opening"): "space.manage",
+    ("POST", "/spaces/{space_id}/closures"): "space.manage",
+    ("GET", "/spaces/{space_id}/closures"): PUBLIC,
+    ("DELETE", "/spaces/{space_id}/closures/{closure_id}"): "space.manage",
+    ("GET", "/spaces/{space_id}/availability"): PUBLIC,
+    ("GET", "/spaces/{space_id}/gate"): "space.manage",
+    ("GET", "/spaces/{space_id}/reservations"): "reservation.manage",
+    ("GET", "/spaces/{space_id}/utilisation"): "dashboard.read",
+    ("POST", "/spaces/{space_id}/waitlist"): "reservation.create",
+    ("POST", "/reservations"): "reservation.create",
+    ("POST", "/reservations/holds"): "reservation.create",
+    ("GET", "/reservations/me"): SIGNED_IN,
+    ("GET", "/reservations/{reservation_id}"): "reservation.manage|owner",
+    ("POST", "/reservations/{reservation_id}/confirm"): OWNER,
+    ("POST", "/reservations/{reservation_id}/cancel"): "reservation.manage|owner",
+    ("POST", "/reservations/{reservation_id}/check-in"): "reservation.manage|owner",
+    ("POST", "/reservations/{reservation_id}/approve"): "reservation.manage",
+    ("POST", "/reservations/{reservation_id}/reject"): "reservation.manage",
+    ("POST", "/spaces/{space_id}/rounds"): "space.manage",
+    ("GET", "/rounds/{round_id}"): SIGNED_IN,
+    ("POST", "/rounds/{round_id}/requests"): "reservation.create",
+    ("POST", "/rounds/{round_id}/allocate"): "space.manage",
+}
+
+
+@dataclass(frozen=True)
+class Access:
+    """One ENDPOINTS entry, parsed: who besides the `action` holders may call."""
+
+    kind: str  # PUBLIC, SIGNED_IN, IN_COMMUNITY, OWNER or "action"
+    action: str | None = None
+    owner: bool = False
+
+
+def endpoint_access(method: str, path: str) -> Access:
+    """The declared access of `METHOD /path` (path as in the OpenAPI document,
+    relative to /api/v1). KeyError when the operation is not declared."""
+    entry = ENDPOINTS[(method.upper(), path)]
+    if entry in (PUBLIC, SIGNED_IN, IN_COMMUNITY):
+        return Access(kind=entry)
+    if entry == OWNER:
+        return Access(kind=OWNER, owner=True)
+    action, _sep, extra = entry.partition("|")
+    if action not in MATRIX or extra not in ("", OWNER):
+        raise ValueError(f"ENDPOINTS entry {entry!r} names no MATRIX action")
+    return Access(kind="action", action=action, owner=extra == OWNER)
+
 
 def role_map(member: Member) -> dict[int, set[str]]:
     """community id → role names, loaded once per member object."""
