@@ -105,6 +105,45 @@ def solve_run(run_id: int) -> str:
     return str(run_execute(run_id=run_id).status)
 
 
+@task(queue_name="matching")
+def solve_run_part(part_id: int, deadline: float) -> str:
+    """Solve one part of a district-sized run; the last part enqueues `finish_run`."""
+    from matching.services.distributed import solve_part
+
+    return solve_part(part_id=part_id, deadline=deadline)
+
+
+@task(queue_name="matching")
+def finish_run(run_id: int) -> str:
+    """Join a split run's parts and record its proposals."""
+    from matching.services.distributed import finish
+
+    return str(finish(run_id=run_id).status)
+
+
+@task(queue_name="matching")
+def replan_shift(assignment_id: int | None = None, shift_id: int | None = None) -> int | None:
+    """Re-plan around a cancelled seat (`assignment_id`) or an urgent shift
+    (`shift_id`); returns the re-plan run's id, or None when there is nothing to do."""
+    from matching.services.replan import replan_after_cancellation, replan_for_shift
+
+    if assignment_id is not None:
+        run = replan_after_cancellation(assignment_id)
+    elif shift_id is not None:
+        run = replan_for_shift(shift_id)
+    else:
+        return None
+    return run.pk if run is not None else None
+
+
+def schedule_replan(*, assignment_id: int | None = None, shift_id: int | None = None) -> None:
+    """Enqueue a re-plan (call it on commit); a failed enqueue never undoes the write."""
+    try:
+        replan_shift.enqueue(assignment_id=assignment_id, shift_id=shift_id)
+    except Exception:
+        log.exception("enqueueing the re-plan of %s/%s failed", assignment_id, shift_id)
+
+
 @task(queue_name="default")
 def reserve_space(shift_id: int) -> int | None:
     from matching.services.spaces import space_reserve_for_shift

@@ -562,6 +562,8 @@ class PartsPlan:
     parts: list[Problem]
     time_limits: list[float]
     state: dict[str, Any]
+    # Wall seconds the parts share (each lane's), from the end of planning.
+    seconds: float = 0.0
 
 
 def _placement_out(p: Placement) -> list[Any]:
@@ -621,7 +623,7 @@ def plan_parts(
     remaining = max(0.5, time_limit_s - spent - reserve)
     lane = sum(sizes) / lanes
     limits = [max(0.5, min(remaining, remaining * sz / lane)) for sz in sizes]
-    return PartsPlan(parts=parts, time_limits=limits, state=state)
+    return PartsPlan(parts=parts, time_limits=limits, state=state, seconds=remaining)
 
 
 def join_parts(

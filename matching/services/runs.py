@@ -151,6 +151,10 @@ def run_execute(*, run_id: int) -> MatchingRun:
         run.save(update_fields=["status"])
     try:
         problem = problem_for(run)
+        from matching.services import distributed
+
+        if distributed.wanted(problem):  # district-sized: parts as separate tasks
+            return distributed.start(run=run, problem=problem)
         solution = _solve_reporting(run, problem)
     except Exception as exc:
         log.exception("matching run %s failed", run.pk)

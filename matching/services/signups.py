@@ -384,10 +384,11 @@ def assignment_cancel(*, actor: Member, assignment: Assignment, reason: str) -> 
             _free_seat(shift)
             if offer_next_locked(shift=shift, now=now) is None and shift.start > now:
                 # Nobody is waiting: staff get ranked replacements straight away.
-                from matching.tasks import schedule_replacements
+                from matching.tasks import schedule_replacements, schedule_replan
 
                 shift_id = shift.pk
                 transaction.on_commit(lambda: schedule_replacements(shift_id))
+                transaction.on_commit(lambda: schedule_replan(assignment_id=a.pk))
             record_seats(shift)
     return a
 
