@@ -14,7 +14,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from frontend.live import live_groups, outbox_tail
-from timebank import events
+from timebank import events, metrics
 from timebank.auth import member_for_token
 from timebank.errors import Unauthorized
 from timebank.people.models import Member
@@ -51,6 +51,7 @@ def _latest() -> int:
 class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     live_groups: list[str]
     last_sent: int
+    counted: bool = False
 
     async def connect(self) -> None:
         self.live_groups = []
@@ -80,6 +81,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         for group in self.live_groups:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
+        self.counted = True
+        metrics.websocket_opened()
         await self.send_json(
             {"type": "hello", "member": member.id if member else None, "groups": self.live_groups}
         )
@@ -91,6 +94,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         outbox_tail.ensure_running()
 
     async def disconnect(self, code: int) -> None:
+        if self.counted:
+            self.counted = False
+            metrics.websocket_closed()
         for group in getattr(self, "live_groups", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 

@@ -6,6 +6,7 @@ from django.urls import include, path
 from ninja.openapi.views import openapi_json, openapi_view
 
 from timebank.api import api
+from timebank.metrics import metrics_view
 
 
 def api_openapi(request: HttpRequest) -> HttpResponse:
@@ -20,6 +21,8 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("api/openapi.json", api_openapi, name="openapi"),
     path("api/docs", api_docs, name="api-docs"),
+    # Prometheus; who may scrape it is in timebank.metrics.
+    path("metrics", metrics_view, name="prometheus-metrics"),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("frontend.urls")),
