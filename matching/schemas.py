@@ -23,10 +23,26 @@ class LocationOut(Schema):
     address: str
 
 
-class ShiftIn(Schema):
+class WindowIn(Schema):
     start: dt.datetime
     end: dt.datetime
+
+
+class ShiftIn(Schema):
+    """Fixed: `{start, end, headcount}`. Flexible: `{window: {start, end}, duration_min,
+    step_min, headcount}`. Either may add `spaces: [ids]` or `space_kind` + `radius_km`,
+    and `participants` (how many people the room must hold; default headcount)."""
+
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
     headcount: int = Field(..., description="at least 1")
+    window: WindowIn | None = None
+    duration_min: int | None = None
+    step_min: int | None = None
+    spaces: list[int] = Field([], max_length=50)
+    space_kind: str = Field("", max_length=20)
+    radius_km: float | None = None
+    participants: int | None = None
 
 
 class NeedIn(Schema):
@@ -46,6 +62,19 @@ class NeedIn(Schema):
     space: int | None = Field(None, description="a shared space the need requires")
 
 
+class WindowOut(Schema):
+    start: str
+    end: str
+
+
+class PlacementOut(Schema):
+    start: str
+    end: str
+    space: int | None
+    reservation: int | None
+    placed_at: str
+
+
 class ShiftOut(Schema):
     id: int
     need: int
@@ -63,6 +92,16 @@ class ShiftOut(Schema):
     location: LocationOut
     cancelled: bool
     distance_km: float | None = None
+    flexible: bool = False
+    window: WindowOut | None = None
+    duration_min: int | None = None
+    step_min: int | None = None
+    spaces: list[int] = []
+    space_kind: str = ""
+    radius_km: float | None = None
+    participants: int | None = None
+    placed: bool = True
+    placement: PlacementOut | None = None
 
 
 class NeedOut(Schema):
@@ -312,6 +351,7 @@ class ProposalOut(Schema):
     title: str
     start: str
     end: str
+    space: int | None = None
     status: str
     reason: str
 
@@ -345,8 +385,26 @@ class ApplySkippedOut(Schema):
     reason: str
 
 
+class ApplyPlacedOut(Schema):
+    shift: int
+    start: str
+    end: str
+    space: int | None
+    reservation: int | None
+
+
+class ApplyMovedOut(Schema):
+    shift: int
+    proposed: dict[str, object]
+    placed: dict[str, object] | None
+    reason: str
+    detail: str
+
+
 class ApplyOut(Schema):
     run: int
     applied: list[int]
     skipped: list[ApplySkippedOut]
     at: str | None
+    placed: list[ApplyPlacedOut] = []
+    moved: list[ApplyMovedOut] = []

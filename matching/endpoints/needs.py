@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import segno
@@ -27,6 +28,7 @@ from matching.schemas import (
     NeedOut,
     QrOut,
     ReasonIn,
+    ShiftIn,
     ShiftOut,
     ShiftPage,
     SignupOut,
@@ -41,6 +43,55 @@ router = Router(tags=["matching"])
 
 
 # --- needs -----------------------------------------------------------------------
+
+
+def shift_spec(index: int, s: ShiftIn) -> services.ShiftSpec:
+    """A posted shift: fixed `{start, end}` or flexible `{window, duration_min, step_min}`."""
+    anchor = s.start or s.end or (s.window.start if s.window else None)
+    if anchor is None:
+        raise field_error(
+            f"shifts.{index}.start", _("请填写开始和结束时间，或可安排时段"), code="times_required"
+        )
+    base = services.ShiftSpec(
+        anchor,
+        anchor,
+        s.headcount,
+        space_ids=tuple(s.spaces),
+        space_kind=s.space_kind.strip(),
+        radius_km=s.radius_km,
+        participants=s.participants,
+    )
+    if s.window is not None or s.duration_min is not None or s.step_min is not None:
+        if s.window is None:
+            raise field_error(
+                f"shifts.{index}.window", _("弹性班次须填写可安排时段"), code="window_required"
+            )
+        if s.start is not None or s.end is not None:
+            raise field_error(
+                f"shifts.{index}.start",
+                _("弹性班次不填开始和结束时间，由排班选定"),
+                code="window_and_times",
+            )
+        if s.duration_min is None:
+            raise field_error(
+                f"shifts.{index}.duration_min", _("请填写时长"), code="invalid_duration"
+            )
+        if s.step_min is None:
+            raise field_error(
+                f"shifts.{index}.step_min", _("起始时间步长须大于 0"), code="invalid_step"
+            )
+        return replace(
+            base,
+            start=s.window.start,
+            end=s.window.end,
+            duration_min=s.duration_min,
+            step_min=s.step_min,
+        )
+    if s.start is None or s.end is None:
+        raise field_error(
+            f"shifts.{index}.start", _("请填写开始和结束时间，或可安排时段"), code="times_required"
+        )
+    return replace(base, start=s.start, end=s.end)
 
 
 @router.post("/needs", response={201: NeedOut}, url_name="matching-need-create")
@@ -66,7 +117,7 @@ def need_create(request: HttpRequest, payload: NeedIn) -> tuple[int, dict[str, A
         address=payload.location.address,
         skills=payload.skills,
         languages=payload.languages,
-        shifts=[services.ShiftSpec(s.start, s.end, s.headcount) for s in payload.shifts],
+        shifts=[shift_spec(i, s) for i, s in enumerate(payload.shifts)],
         description=payload.description,
         beneficiary=beneficiary,
         recurrence=payload.recurrence,

@@ -48,8 +48,9 @@ def run_out(run: MatchingRun) -> dict[str, Any]:
                 "volunteer": p.volunteer_id,
                 "volunteer_name": p.volunteer.name,
                 "title": p.shift.need.title,
-                "start": iso(p.shift.start),
-                "end": iso(p.shift.end),
+                "start": iso(p.start or p.shift.start),
+                "end": iso(p.end or p.shift.end),
+                "space": p.space_id,
                 "status": p.status,
                 "reason": p.reason,
             }

@@ -44,6 +44,37 @@ def shift_out(shift: Shift) -> dict[str, Any]:
         "location": location_out(need),
         "cancelled": shift.cancelled_at is not None,
         "distance_km": round(distance, 3) if distance is not None else None,
+        **flexible_out(shift),
+    }
+
+
+def flexible_out(shift: Shift) -> dict[str, Any]:
+    """The flexible-shift and space fields (#9): what was asked, and where and when
+    a plan placed it. `placed` is false only while a flexible or space-needing shift
+    waits for a plan."""
+    placement = None
+    if shift.placed_at is not None:
+        placement = {
+            "start": iso(shift.start),
+            "end": iso(shift.end),
+            "space": shift.space_id,
+            "reservation": shift.reservation_id,
+            "placed_at": iso(shift.placed_at),
+        }
+    window = None
+    if shift.window_start is not None and shift.window_end is not None:
+        window = {"start": iso(shift.window_start), "end": iso(shift.window_end)}
+    return {
+        "flexible": shift.is_flexible,
+        "window": window,
+        "duration_min": shift.duration_min,
+        "step_min": shift.step_min,
+        "spaces": list(shift.space_ids or []),
+        "space_kind": shift.space_kind,
+        "radius_km": shift.space_radius_km,
+        "participants": shift.participants,
+        "placed": not shift.awaiting_placement,
+        "placement": placement,
     }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from dateutil.rrule import rrule, rrulestr
 from django.conf import settings
@@ -26,11 +26,38 @@ def max_occurrences() -> int:
     return int(getattr(settings, "MATCHING_MAX_OCCURRENCES", 200))
 
 
+MAX_WINDOW = dt.timedelta(days=31)
+
+
 @dataclass(frozen=True)
 class ShiftSpec:
+    """One shift to post. A fixed shift has `start`/`end`. A flexible shift (弹性时段)
+    sets `duration_min` and `step_min`; then `start`/`end` are its window, and a plan
+    places it on the `step_min` grid from the window's start.
+
+    Either kind may need a space: `space_ids` lists acceptable spaces, or
+    `space_kind` with `radius_km` accepts any space of that kind within that
+    distance of the need. Spaces are "in reach" when they belong to the need's
+    community (the booking is made in the community's name by the poster).
+    `participants` is how many people the room must hold (default: headcount)."""
+
     start: dt.datetime
     end: dt.datetime
     headcount: int
+    duration_min: int | None = None
+    step_min: int | None = None
+    space_ids: tuple[int, ...] = ()
+    space_kind: str = ""
+    radius_km: float | None = None
+    participants: int | None = None
+
+    @property
+    def is_flexible(self) -> bool:
+        return self.duration_min is not None or self.step_min is not None
+
+    @property
+    def needs_space(self) -> bool:
+        return bool(self.space_ids) or bool(self.space_kind)
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
@@ -87,11 +114,52 @@ def expand_recurrence(rule: str, first: ShiftSpec) -> list[ShiftSpec]:
     out = []
     for start in starts:
         aware = _aware(start) if start.tzinfo is None else start
-        out.append(ShiftSpec(start=aware, end=aware + length, headcount=first.headcount))
+        out.append(replace(first, start=aware, end=aware + length))
     return out
 
 
+def _check_flexible(index: int, spec: ShiftSpec) -> None:
+    """A flexible shift's window, duration and step (the bad-input list of #9)."""
+    if spec.duration_min is None or spec.duration_min < 1:
+        raise field_error(
+            f"shifts.{index}.duration_min", _("时长须至少 1 分钟"), code="invalid_duration"
+        )
+    if spec.duration_min > 24 * 60:
+        raise field_error(
+            f"shifts.{index}.duration_min", _("单个班次不能超过 24 小时"), code="shift_too_long"
+        )
+    if spec.step_min is None or spec.step_min <= 0:
+        raise field_error(
+            f"shifts.{index}.step_min", _("起始时间步长须大于 0"), code="invalid_step"
+        )
+    if spec.end <= spec.start:
+        raise field_error(
+            f"shifts.{index}.window.end", _("结束时间必须晚于开始时间"), code="end_before_start"
+        )
+    if spec.end - spec.start < dt.timedelta(minutes=spec.duration_min):
+        raise field_error(
+            f"shifts.{index}.window",
+            _("可安排时段短于班次时长"),
+            code="window_too_short",
+        )
+    if spec.end - spec.start > MAX_WINDOW:
+        raise field_error(
+            f"shifts.{index}.window", _("可安排时段最长 31 天"), code="window_too_long"
+        )
+
+
 def _check_spec(index: int, spec: ShiftSpec, now: dt.datetime) -> None:
+    if spec.is_flexible:
+        _check_flexible(index, spec)
+        if spec.headcount < 1:
+            raise field_error(
+                f"shifts.{index}.headcount", _("人数至少为 1"), code="invalid_headcount"
+            )
+        if spec.start < now - dt.timedelta(days=366):
+            raise field_error(
+                f"shifts.{index}.window.start", _("班次时间过早"), code="shift_too_old"
+            )
+        return
     if spec.end <= spec.start:
         raise field_error(
             f"shifts.{index}.end", _("结束时间必须晚于开始时间"), code="end_before_start"
@@ -137,8 +205,11 @@ def need_post(
         raise field_error("shifts", _("至少需要一个班次"), code="no_shifts")
     now = timezone.now()
     # Service time is counted in whole minutes, so shifts start and end on one.
-    shifts = [ShiftSpec(_minute(s.start), _minute(s.end), s.headcount) for s in shifts]
+    shifts = [replace(s, start=_minute(s.start), end=_minute(s.end)) for s in shifts]
     for i, spec in enumerate(shifts):
+        if spec.is_flexible:
+            _check_flexible(i, spec)
+            continue
         if spec.end <= spec.start:
             raise field_error(
                 f"shifts.{i}.end", _("结束时间必须晚于开始时间"), code="end_before_start"
@@ -170,6 +241,8 @@ def need_post(
             space_get(space_id=space_id)
         except NotFound:
             raise field_error("space", _("场地不存在"), code="space_not_found") from None
+    for i, spec in enumerate(shifts):
+        check_spaces(index=i, spec=spec, community=community, lat=lat, lon=lon)
     with transaction.atomic(durable=True):
         need = Need.objects.create(
             community=community,
@@ -188,16 +261,7 @@ def need_post(
             created_by=actor,
         )
         created = Shift.objects.bulk_create(
-            [
-                Shift(
-                    need=need,
-                    community=community,
-                    start=s.start,
-                    end=s.end,
-                    headcount=s.headcount,
-                )
-                for s in sorted(specs, key=lambda s: s.start)
-            ]
+            [shift_from_spec(need, s) for s in sorted(specs, key=lambda s: s.start)]
         )
         for shift in created:
             record_seats(shift)
@@ -216,6 +280,8 @@ def need_post(
                         "start": iso(s.start),
                         "end": iso(s.end),
                         "seats_left": s.headcount,
+                        "flexible": s.is_flexible,
+                        "placed": not s.awaiting_placement,
                     }
                     for s in created
                 ],
@@ -224,6 +290,103 @@ def need_post(
         ids = [s.id for s in created]
         transaction.on_commit(lambda: _schedule_no_shows(ids))
     return need
+
+
+def shift_from_spec(need: Need, spec: ShiftSpec) -> Shift:
+    """The unsaved row of one spec. An unplaced flexible shift holds its earliest
+    slot in start/end until a plan places it (`placed_at` stays empty)."""
+    shift = Shift(
+        need=need,
+        community_id=need.community_id,
+        start=spec.start,
+        end=spec.end,
+        headcount=spec.headcount,
+        space_ids=sorted(set(spec.space_ids)),
+        space_kind=spec.space_kind,
+        space_radius_km=spec.radius_km if spec.space_kind else None,
+        participants=spec.participants,
+    )
+    if spec.is_flexible:
+        minutes = int(spec.duration_min or 0)
+        shift.window_start, shift.window_end = spec.start, spec.end
+        shift.duration_min, shift.step_min = minutes, spec.step_min
+        shift.end = spec.start + dt.timedelta(minutes=minutes)
+    return shift
+
+
+def check_spaces(
+    *, index: int, spec: ShiftSpec, community: Community, lat: float, lon: float
+) -> None:
+    """The spaces a shift may use must exist, be bookable by the whole room
+    (exclusive mode) and belong to the need's community; some space must hold
+    `participants`. A kind needs a radius, and some space of that kind within it."""
+    from matching.optimizer.geo import haversine_km
+    from resources.models import Space, SpaceKind, SpaceMode
+
+    field = f"shifts.{index}"
+    if spec.participants is not None and spec.participants < 1:
+        raise field_error(
+            f"{field}.participants", _("参与人数至少为 1"), code="invalid_participants"
+        )
+    if spec.space_ids and spec.space_kind:
+        raise field_error(
+            f"{field}.spaces", _("请只选择具体场地或场地类型之一"), code="spaces_and_kind"
+        )
+    if not spec.needs_space:
+        if spec.participants is not None:
+            raise field_error(
+                f"{field}.participants",
+                _("只有需要场地的班次才能填写参与人数"),
+                code="participants_without_space",
+            )
+        return
+    people = spec.participants or spec.headcount
+    if spec.space_ids:
+        found = {
+            sp.pk: sp for sp in Space.objects.filter(pk__in=spec.space_ids, community=community)
+        }
+        unknown = sorted(set(spec.space_ids) - set(found))
+        if unknown:
+            raise field_error(
+                f"{field}.spaces",
+                _("场地不存在或不属于本社区：%(ids)s") % {"ids": ", ".join(map(str, unknown))},
+                code="unknown_space",
+            )
+        shared = sorted(pk for pk, sp in found.items() if sp.mode != SpaceMode.EXCLUSIVE)
+        if shared:
+            raise field_error(
+                f"{field}.spaces",
+                _("按人次入场的场地不能整场安排：%(ids)s") % {"ids": ", ".join(map(str, shared))},
+                code="space_not_exclusive",
+            )
+        candidates = list(found.values())
+    else:
+        if spec.space_kind not in SpaceKind.values:
+            raise field_error(f"{field}.space_kind", _("未知的场地类型"), code="invalid_space_kind")
+        if spec.radius_km is None or not 0 < spec.radius_km <= 50:
+            raise field_error(
+                f"{field}.radius_km", _("场地范围须在 0 到 50 公里之间"), code="invalid_radius"
+            )
+        candidates = [
+            sp
+            for sp in Space.objects.filter(
+                community=community, kind=spec.space_kind, mode=SpaceMode.EXCLUSIVE
+            )
+            if haversine_km(lat, lon, sp.lat, sp.lon) <= spec.radius_km
+        ]
+        if not candidates:
+            raise field_error(
+                f"{field}.radius_km",
+                _("%(km)s 公里内没有该类型的场地") % {"km": spec.radius_km},
+                code="no_space_in_reach",
+            )
+    if all(sp.capacity < people for sp in candidates):
+        raise field_error(
+            f"{field}.participants",
+            _("参与人数（%(n)s）超过所有可选场地的容量（最多 %(cap)s 人）")
+            % {"n": people, "cap": max(sp.capacity for sp in candidates)},
+            code="participants_over_capacity",
+        )
 
 
 def _schedule_no_shows(shift_ids: list[int]) -> None:

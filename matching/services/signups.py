@@ -165,6 +165,8 @@ def signup_create(*, volunteer: Member, shift_id: int) -> tuple[Assignment, int 
             profile, shift, now = lock_for_seat(volunteer=volunteer, shift_id=shift_id)
             if shift.start <= now:
                 raise InvalidInput(_("该班次已经开始或结束"), code="shift_past")
+            if shift.is_flexible and shift.placed_at is None:
+                raise Conflict(_("该班次的时间和地点尚待排定"), code="shift_not_placed")
             if Assignment.objects.filter(
                 shift=shift, volunteer=volunteer, status__in=ACTIVE
             ).exists():
