@@ -1,12 +1,16 @@
-"""Staff pages about people: proxy registration (帮办代办) and the directory."""
+"""Pages about people: proxy registration (帮办代办) and the directory for staff;
+a member's own data (download it, or erase the account)."""
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
@@ -129,3 +133,52 @@ def toggle_elder_mode(request: HttpRequest) -> HttpResponse:
     response = redirect(request.POST.get("next") or "frontend:home")
     response.set_cookie("elder_mode", "1" if on else "0", max_age=365 * 24 * 3600, samesite="Lax")
     return response
+
+
+class EraseForm(forms.Form):
+    confirm = forms.BooleanField(
+        label=_("我已了解注销的后果，确认注销我的账户"),
+        required=True,
+        error_messages={"required": _("请勾选确认后再注销")},
+    )
+    password = forms.CharField(
+        label=_("登录密码"),
+        required=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text=_("如设置过密码，请输入以确认是本人操作"),
+    )
+
+
+class _Encoder(DjangoJSONEncoder):
+    def default(self, o: object) -> object:
+        try:
+            return super().default(o)
+        except TypeError:
+            return str(o)
+
+
+@login_required
+def my_data(request: HttpRequest) -> HttpResponse:
+    """The member's own data: `?download=1` is the JSON export (PIPL 查阅复制权);
+    the form erases the account (删除权) after an explicit confirmation."""
+    me: Member = request.user  # type: ignore[assignment]
+    if request.method == "GET" and request.GET.get("download"):
+        data = services.member_export(actor=me)
+        response = JsonResponse(data, encoder=_Encoder, json_dumps_params={"ensure_ascii": False})
+        stamp = timezone.localtime().strftime("%Y%m%d")
+        response["Content-Disposition"] = (
+            f'attachment; filename="timebank-member-{me.pk}-{stamp}.json"'
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+    form = EraseForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.member_erase(actor=me, password=form.cleaned_data["password"] or None)
+        except ApplicationError as exc:
+            add_service_error(form, exc)
+        else:
+            logout(request)
+            messages.success(request, gettext("你的账户已注销。"))
+            return redirect("frontend:home")
+    return render(request, "people/my_data.html", {"form": form})

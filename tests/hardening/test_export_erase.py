@@ -13,7 +13,9 @@ import pytest
 from django.contrib.sessions.models import Session
 from django.core.management import call_command
 from django.test import Client
+from django.urls import include, path
 
+from frontend.views import people as frontend_people
 from matching.models import Assignment, AvailabilityWindow, Shift, VolunteerProfile, VolunteerSkill
 from resources.models import Reservation
 from tests.conftest import problem
@@ -222,3 +224,34 @@ def test_others_balances_are_unaffected(api, people, bob_busy):
     carol_before = api.get("/ledger/me", as_=people.carol).json()["balance_minutes"]
     people_services.member_erase(actor=people.bob)
     assert api.get("/ledger/me", as_=people.carol).json()["balance_minutes"] == carol_before == 50
+
+
+# The page, mounted here until frontend/urls.py routes it (me/data).
+urlpatterns = [
+    path("me/data", frontend_people.my_data, name="my-data-test"),
+    path("", include("timebank.urls")),
+]
+
+
+@pytest.mark.urls(__name__)
+def test_the_page_downloads_and_erases_after_confirmation(people, bob_busy):
+    client = Client()
+    client.force_login(people.bob)
+    page = client.get("/me/data")
+    assert page.status_code == 200
+    assert "下载我的数据" in page.content.decode() and "注销账户" in page.content.decode()
+    r = client.get("/me/data?download=1")
+    assert r.status_code == 200 and r["Content-Disposition"].startswith("attachment;")
+    assert json.loads(r.content)["member"]["phone"] == people.bob.phone
+    # No confirmation: nothing happens, the form says why.
+    r = client.post("/me/data", {"password": DEFAULT_PASSWORD})
+    assert r.status_code == 200
+    assert Member.objects.get(pk=people.bob.pk).erased_at is None
+    r = client.post("/me/data", {"confirm": "on", "password": "wrong"})
+    assert r.status_code == 200 and "密码不正确" in r.content.decode()
+    assert Member.objects.get(pk=people.bob.pk).erased_at is None
+    r = client.post("/me/data", {"confirm": "on", "password": DEFAULT_PASSWORD})
+    assert r.status_code == 302
+    assert Member.objects.get(pk=people.bob.pk).erased_at is not None
+    assert client.get("/me/data").status_code == 302  # logged out: off to the login page
+    assert "ok" in verify_ledger()
