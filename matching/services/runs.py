@@ -534,6 +534,13 @@ def run_apply(
             .filter(pk__in={p.shift_id for p in chosen})
             .order_by("pk")
         }
+        # Another apply of this run may have committed while we waited for the locks.
+        still = set(
+            Proposal.objects.filter(
+                pk__in=[p.pk for p in chosen], status=ProposalStatus.PROPOSED
+            ).values_list("pk", flat=True)
+        )
+        chosen = [p for p in chosen if p.pk in still]
         touched: set[int] = set()
         by_shift: dict[int, list[Proposal]] = {}
         for p in sorted(chosen, key=lambda p: (p.shift_id, p.id)):
