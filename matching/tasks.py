@@ -144,6 +144,30 @@ def schedule_replan(*, assignment_id: int | None = None, shift_id: int | None = 
         log.exception("enqueueing the re-plan of %s/%s failed", assignment_id, shift_id)
 
 
+# A newly posted shift is re-planned at once when it is this important and this close.
+URGENT_PRIORITY = 4
+URGENT_WITHIN = dt.timedelta(hours=24)
+
+
+def schedule_urgent_replans(shift_ids: list[int]) -> None:
+    """Enqueue a re-plan for each of these (just posted) shifts that is urgent: high
+    priority, starting within `URGENT_WITHIN`, with a fixed time. Call it on commit."""
+    now = timezone.now()
+    urgent = (
+        Shift.objects.filter(
+            pk__in=shift_ids,
+            need__priority__gte=URGENT_PRIORITY,
+            cancelled_at__isnull=True,
+            start__gt=now,
+            start__lte=now + URGENT_WITHIN,
+        )
+        .exclude(window_start__isnull=False, placed_at__isnull=True)
+        .values_list("pk", flat=True)
+    )
+    for shift_id in urgent:
+        schedule_replan(shift_id=shift_id)
+
+
 @task(queue_name="default")
 def reserve_space(shift_id: int) -> int | None:
     from matching.services.spaces import space_reserve_for_shift

@@ -46,7 +46,8 @@ from matching.models import (
     Shift,
 )
 from matching.optimizer.assemble import triples_of
-from matching.optimizer.feasibility import prefilter
+from matching.optimizer.feasibility import Feasibility, prefilter
+from matching.optimizer.model import trivial_bound
 from matching.problem import problem_for, sid, vid
 from timebank.errors import Forbidden
 from timebank.events import record, staff_group
@@ -129,7 +130,7 @@ def _claim(shift: Shift, trigger: dict[str, Any], now: dt.datetime) -> tuple[Mat
 
 
 def _current_plan(
-    problem: opt.Problem, community_id: int
+    problem: opt.Problem, community_id: int, feasible: Feasibility
 ) -> tuple[list[opt.Pair], dict[opt.Pair, int]]:
     """The still-proposed pairs of the latest finished plan run that still fit
     with the pinned pairs and each other (a candidate pair, a free seat, no
@@ -157,7 +158,6 @@ def _current_plan(
         for pk, s, v in rows
         if sid(s) in shifts and vid(v) in volunteers
     }
-    feasible = prefilter(problem)
     ok = {
         opt.Pair(
             problem.shifts[int(feasible.tri_shift[t])].id,
@@ -194,13 +194,15 @@ def _replan(shift: Shift, trigger: dict[str, Any], *, hole: opt.Pair) -> Matchin
         return run
     try:
         problem = problem_for(run)
-        proposed, proposal_ids = _current_plan(problem, shift.community_id)
+        feasible = prefilter(problem)
+        proposed, proposal_ids = _current_plan(problem, shift.community_id, feasible)
         pinned = list(problem.fixed)
         previous = opt.Solution(
             status="FEASIBLE",
             assignments=tuple(sorted({*pinned, *proposed})),
             unfilled=(),
-            objective=opt.Objective(),
+            # The per-shift seat bound: proven, and what the re-plan's bound keeps.
+            objective=opt.Objective(coverage_bound=trivial_bound(feasible)),
             solve_seconds=0.0,
         )
         if hole.shift in {s.id for s in problem.shifts}:

@@ -76,6 +76,7 @@ def test_cancellation_replans_the_hole_and_leaves_confirmed_others(
     assert on == hole and who in {free.id, people.bob.id}  # bob volunteers here too
     assert Assignment.objects.get(shift_id=low, volunteer=pinned).status == "confirmed"
     assert run.objective["coverage"] == 16 + 1
+    assert (run.bound or 0) >= 17
     finished = Event.objects.get(type="run.finished", data__run=run_id)
     assert finished.data["proposals"] == 1
     # Not auto-confirmed by default: the proposal waits for staff.
@@ -175,6 +176,21 @@ def test_urgent_shift_is_replanned(api, people, post):
     assert len(staffed) == 2 and set(staffed) <= crew
     assert replan_for_shift(urgent) == run
     assert replan_for_shift(999999) is None
+
+
+@pytest.mark.django_db
+def test_only_urgent_posted_shifts_are_scheduled(post):
+    from matching.tasks import schedule_urgent_replans
+
+    urgent = shift(post, 5, priority=5)
+    later = shift(post, 72, priority=5)
+    minor = shift(post, 5, priority=2)
+    schedule_urgent_replans([urgent, later, minor])
+    queued = [
+        t.args_kwargs["kwargs"]
+        for t in DBTaskResult.objects.filter(task_path="matching.tasks.replan_shift")
+    ]
+    assert queued == [{"assignment_id": None, "shift_id": urgent}]
 
 
 @pytest.mark.postgres
