@@ -14,6 +14,7 @@ from django.contrib.sessions.models import Session
 from django.core.management import call_command
 from django.test import Client
 from django.urls import include, path
+from django.utils import timezone
 
 from frontend.views import people as frontend_people
 from matching.models import Assignment, AvailabilityWindow, Shift, VolunteerProfile, VolunteerSkill
@@ -201,6 +202,18 @@ def test_erase_anonymises_cancels_and_keeps_the_ledger(api, people, bob_busy):
     assert phone not in json.dumps(row.changes)
 
 
+def test_past_events_no_longer_name_an_erased_member(api, people):
+    body = {"phone": "13912345678", "name": "新居民", "roles": ["resident"]}
+    r = api.post(f"/communities/{people.community.pk}/members", body, as_=people.alice)
+    assert r.status_code == 201, r.content
+    newcomer = Member.objects.get(pk=r.json()["id"])
+    people_services.member_erase(actor=newcomer)
+    (event,) = Event.objects.filter(type="member.registered", data__member=newcomer.pk)
+    assert event.data["name"] == f"已注销用户{newcomer.pk}"
+    assert event.data["phone"] == ""
+    assert "新居民" not in json.dumps(event.data, ensure_ascii=False)
+
+
 def test_erasing_twice_is_harmless(api, people, bob_busy):
     bob = people.bob
     first = people_services.member_erase(actor=bob)
@@ -254,4 +267,54 @@ def test_the_page_downloads_and_erases_after_confirmation(people, bob_busy):
     assert r.status_code == 302
     assert Member.objects.get(pk=people.bob.pk).erased_at is not None
     assert client.get("/me/data").status_code == 302  # logged out: off to the login page
+    assert "ok" in verify_ledger()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_erasure_races_sign_ups_for_the_seat_it_frees(people):
+    """Two erasures of bob and ten sign-ups for his seat, all at once: one erasure,
+    the seat counted exactly once, nobody left on a shift for the erased member."""
+    from matching import services as matching_services
+    from matching.models import ACTIVE, SEAT_HOLDING, Need
+    from tests.concurrency import run_concurrently
+    from tests.factories import member_with_roles
+
+    need = Need.objects.create(
+        community=people.community,
+        title="社区义诊",
+        category="event",
+        priority=3,
+        lat=22.54,
+        lon=114.06,
+        created_by=people.alice,
+    )
+    start = timezone.now().replace(second=0, microsecond=0) + dt.timedelta(hours=48)
+    shift = Shift.objects.create(
+        need=need,
+        community=people.community,
+        start=start,
+        end=start + dt.timedelta(hours=2),
+        headcount=1,
+    )
+    _a, position = matching_services.signup_create(volunteer=people.bob, shift_id=shift.pk)
+    assert position is None
+    earn(people.community, people.bob, 120, people.alice)
+    volunteers = [member_with_roles(people.community, "volunteer") for _ in range(10)]
+
+    def attempt(i: int) -> Any:
+        if i < 2:
+            return people_services.member_erase(actor=Member.objects.get(pk=people.bob.pk))
+        return matching_services.signup_create(volunteer=volunteers[i - 2], shift_id=shift.pk)
+
+    results = run_concurrently(attempt, 12)
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    bob = Member.objects.get(pk=people.bob.pk)
+    assert bob.erased_at is not None and not bob.is_active
+    assert not Assignment.objects.filter(volunteer=bob, status__in=ACTIVE).exists()
+    shift.refresh_from_db()
+    holders = Assignment.objects.filter(shift=shift, status__in=SEAT_HOLDING).count()
+    assert shift.seats_taken == holders == 1
+    assert AuditEntry.objects.filter(action="member.erased").count() == 1
+    assert Account.objects.get(member=bob).balance_minutes == 120
     assert "ok" in verify_ledger()

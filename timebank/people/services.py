@@ -407,26 +407,14 @@ def _member_communities(member: Member) -> list[int]:
 def member_erase(*, actor: Member, password: str | None = None) -> Member:
     """Erase the actor's account (PIPL 删除权). Harmless to repeat.
 
-    Upcoming assignments and reservations are cancelled first, each through its own
-    service (seats freed, waitlists offered, events sent). Then, in one transaction:
+    The member is deactivated first (no new sign-ups or bookings), then upcoming
+    assignments and reservations are cancelled, each through its own service
+    (seats freed, waitlists offered, events sent). Then, in one transaction:
     name and phone are anonymised, birth date and home location cleared, relations
     removed, tokens revoked, sessions ended, the volunteer profile's personal fields
     cleared. Ledger transfers are not touched (they are hashed and append-only), so
     balances and `ledger verify` still hold; they now belong to an anonymous account.
     """
-    from matching.models import (
-        ACTIVE,
-        Assignment,
-        AvailabilityException,
-        AvailabilityWindow,
-        VolunteerProfile,
-        VolunteerSkill,
-        new_calendar_token,
-    )
-    from matching.services.signups import assignment_cancel
-    from resources.lifecycle import reservation_cancel
-    from resources.models import ACTIVE_STATUSES, Reservation
-
     member = Member.objects.get(pk=actor.pk)
     if member.erased_at is not None:
         return member
@@ -436,6 +424,31 @@ def member_erase(*, actor: Member, password: str | None = None) -> Member:
         and not member.check_password(password)
     ):
         raise field_error("password", _("密码不正确"), code="bad_password")
+    # Inactive from here on: no new sign-ups or bookings (the permission layer
+    # refuses inactive members), so the sweep below is not chasing new ones.
+    was_active = member.is_active
+    Member.objects.filter(pk=member.pk).update(is_active=False)
+    try:
+        skipped = _cancel_upcoming(member)
+        erased = _anonymise(actor=actor, skipped=skipped)
+    except BaseException:
+        if was_active:
+            Member.objects.filter(pk=member.pk, erased_at__isnull=True).update(is_active=True)
+        raise
+    # A request already past its permission check may have booked meanwhile.
+    _cancel_upcoming(erased)
+    permissions.forget_roles(actor)
+    return erased
+
+
+def _cancel_upcoming(member: Member) -> list[dict[str, Any]]:
+    """Cancel upcoming assignments and reservations through their services; what a
+    service refuses (e.g. a shift already started) is listed, not forced."""
+    from matching.models import ACTIVE, Assignment
+    from matching.services.signups import assignment_cancel
+    from resources.lifecycle import reservation_cancel
+    from resources.models import ACTIVE_STATUSES, Reservation
+
     now = timezone.now()
     skipped: list[dict[str, Any]] = []
     upcoming = Assignment.objects.filter(volunteer=member, status__in=ACTIVE, start__gt=now)
@@ -450,7 +463,19 @@ def member_erase(*, actor: Member, password: str | None = None) -> Member:
             reservation_cancel(actor=member, reservation_id=r.pk)
         except ApplicationError as exc:
             skipped.append({"reservation": r.pk, "code": exc.code})
+    return skipped
 
+
+def _anonymise(*, actor: Member, skipped: list[dict[str, Any]]) -> Member:
+    from matching.models import (
+        AvailabilityException,
+        AvailabilityWindow,
+        VolunteerProfile,
+        VolunteerSkill,
+        new_calendar_token,
+    )
+
+    now = timezone.now()
     with transaction.atomic():
         member = Member.objects.select_for_update(no_key=True).get(pk=actor.pk)
         if member.erased_at is not None:
@@ -482,6 +507,7 @@ def member_erase(*, actor: Member, password: str | None = None) -> Member:
         AvailabilityWindow.objects.filter(profile__member=member).delete()
         AvailabilityException.objects.filter(profile__member=member).delete()
         _end_sessions(member.pk)
+        _scrub_events(member)
         record_audit(
             actor=actor.pk,
             action="member.erased",
@@ -494,7 +520,6 @@ def member_erase(*, actor: Member, password: str | None = None) -> Member:
             "member.erased",
             {"member": member.pk},
         )
-    permissions.forget_roles(actor)
     return member
 
 
@@ -519,3 +544,13 @@ def personal_data_view(
     permissions.require(actor, "member.read", community.id)
     with transaction.atomic():
         personal_data_viewed(actor=actor, members=members, community_id=community.id, via=via)
+
+
+def _scrub_events(member: Member) -> None:
+    """Past live events that named the member (for replay with `?since=`) now carry
+    the anonymous name and no phone."""
+    from timebank.models import Event
+
+    for event in Event.objects.filter(type="member.registered", data__member=member.pk):
+        event.data = {**event.data, "name": member.name, "phone": ""}
+        event.save(update_fields=["data"])
