@@ -8,6 +8,8 @@ from typing import Literal
 from ninja import Field, Schema
 from pydantic import AliasChoices, field_validator
 
+from timebank.schemas import LocalTime
+
 CategoryLiteral = Literal["elder_care", "escort", "tutoring", "cleanup", "event", "other"]
 
 
@@ -206,8 +208,8 @@ WEEKDAY_NAMES = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "su
 
 class WindowIO(Schema):
     weekday: int = Field(..., ge=0, le=6, description='0 = Monday; "mon".."sun" also accepted')
-    start: dt.time
-    end: dt.time
+    start: LocalTime
+    end: LocalTime
 
     @field_validator("weekday", mode="before")
     @classmethod
@@ -220,8 +222,8 @@ class WindowIO(Schema):
 class ExceptionIO(Schema):
     date: dt.date
     available: bool = False
-    start: dt.time | None = None
-    end: dt.time | None = None
+    start: LocalTime | None = None
+    end: LocalTime | None = None
     note: str = Field("", max_length=200)
 
 

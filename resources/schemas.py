@@ -6,6 +6,8 @@ from typing import Any, Literal
 from ninja import Field, Schema
 from pydantic import AliasChoices, field_validator, model_validator
 
+from timebank.schemas import LocalTime
+
 WEEKDAY_NAMES = {"mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6, "sun": 7}
 KIND_ALIASES = {"field": "sports_field", "sports field": "sports_field", "pitch": "sports_field"}
 OWNER_ALIASES = {
@@ -38,8 +40,8 @@ class OpeningWindowIn(Schema):
     weekdays: list[int | str] | None = Field(
         None, validation_alias=AliasChoices("weekdays", "days")
     )
-    start: dt.time = Field(..., validation_alias=AliasChoices("start", "open", "opens", "from"))
-    end: dt.time = Field(..., validation_alias=AliasChoices("end", "close", "closes", "to"))
+    start: LocalTime = Field(..., validation_alias=AliasChoices("start", "open", "opens", "from"))
+    end: LocalTime = Field(..., validation_alias=AliasChoices("end", "close", "closes", "to"))
     season: Literal["any", "term", "holiday"] = "any"
 
     @model_validator(mode="after")
@@ -56,8 +58,8 @@ class OpeningWindowIn(Schema):
 
 class OpeningWindowOut(Schema):
     weekday: int
-    start: dt.time
-    end: dt.time
+    start: LocalTime
+    end: LocalTime
     season: str
 
 

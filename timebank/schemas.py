@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from typing import Annotated, Any
 
+from django.utils.translation import gettext
 from ninja import Field, Schema
+from pydantic import AfterValidator, WithJsonSchema
+
+
+def _wall_clock(value: dt.time) -> dt.time:
+    if value.tzinfo is not None:
+        raise ValueError(gettext("时间应为当地时间，不带时区，例如 08:00"))
+    return value
+
+
+# A wall-clock time of day in Asia/Shanghai, sent as "HH:MM[:SS]" with no offset
+# (an offset is refused: comparing it with wall-clock times would fail). JSON
+# Schema's "time" format is RFC 3339 full-time, which requires an offset, so the
+# document says partial-time, which is what is actually sent and accepted.
+LocalTime = Annotated[
+    dt.time,
+    AfterValidator(_wall_clock),
+    WithJsonSchema({"type": "string", "format": "partial-time", "examples": ["08:00"]}),
+]
 
 
 class PointIn(Schema):

@@ -34,7 +34,8 @@ def check_code(number: str) -> str:
 
 
 def code_matches(number: str, code: str) -> bool:
-    return hmac.compare_digest(check_code(number), (code or "").strip().upper())
+    # Bytes: compare_digest refuses non-ASCII str, and a typed code may be anything.
+    return hmac.compare_digest(check_code(number).encode(), (code or "").strip().upper().encode())
 
 
 def mask_name(name: str) -> str:
