@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import inspect
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
@@ -35,6 +37,7 @@ from django.utils import timezone
 
 from matching import optimizer as opt
 from matching.models import (
+    COMMITTED,
     Assignment,
     AssignmentStatus,
     MatchingRun,
@@ -44,6 +47,7 @@ from matching.models import (
     RunKind,
     RunStatus,
     Shift,
+    VolunteerProfile,
 )
 from matching.optimizer.assemble import triples_of
 from matching.optimizer.feasibility import Feasibility, prefilter
@@ -56,7 +60,7 @@ log = logging.getLogger(__name__)
 S = AssignmentStatus
 
 # Shifts starting this close to the hole's shift are in the re-planned problem.
-NEIGHBOURHOOD = dt.timedelta(hours=12)
+NEIGHBOURHOOD = dt.timedelta(hours=4)
 TIME_LIMIT_S = 2.0
 # Nobody cancelled on an urgent shift: the hole's pair names no volunteer.
 NOBODY = "v0"
@@ -129,6 +133,98 @@ def _claim(shift: Shift, trigger: dict[str, Any], now: dt.datetime) -> tuple[Mat
     return run, True
 
 
+def _problem(run: MatchingRun, shift: Shift) -> opt.Problem:
+    """`problem_for(run)`, limited to `near_members` where `problem_for` takes a
+    `members` filter (it loads every volunteer of the community otherwise)."""
+    build: Callable[..., opt.Problem] = problem_for
+    if "members" in inspect.signature(problem_for).parameters:
+        return build(run, members=near_members(run, shift))
+    return build(run)
+
+
+def near_members(run: MatchingRun, shift: Shift) -> set[int]:
+    """The volunteers a re-plan around `shift` needs: who could fill it (lives
+    within their own travel radius of it, has its skills and one of its
+    languages, has a weekly window that covers it or enters none), and everyone
+    holding a seat or a still-proposed one in the run's period (their pins and
+    the hints). A superset of the fillers: the optimizer applies the exact rules.
+    People who could only take over a filler's other shift are left out."""
+    from matching.models import AvailabilityException, AvailabilityWindow, VolunteerSkill
+    from matching.optimizer.geo import haversine_km
+    from timebank.people.models import Role, RoleName
+
+    need = shift.need
+    ids = set(
+        Role.objects.filter(community_id=run.community_id, role=RoleName.VOLUNTEER).values_list(
+            "member_id", flat=True
+        )
+    )
+    rows = VolunteerProfile.objects.filter(member_id__in=ids).values_list(
+        "member_id", "home_lat", "home_lon", "travel_radius_km", "languages"
+    )
+    profiles = {m: (lat, lon, radius, langs) for m, lat, lon, radius, langs in rows}
+    centre = (run.community.center_lat, run.community.center_lon, 3.0, ["zh"])
+    start, end = timezone.localtime(shift.start), timezone.localtime(shift.end)
+    day = start.date()
+    windowed = set(
+        AvailabilityWindow.objects.filter(profile_id__in=profiles).values_list(
+            "profile_id", flat=True
+        )
+    )
+    covered = set(
+        AvailabilityWindow.objects.filter(
+            profile_id__in=profiles,
+            weekday=day.weekday(),
+            start__lte=start.time(),
+            end__gte=end.time(),
+        ).values_list("profile_id", flat=True)
+        if end.date() == day
+        else []
+    )
+    covered |= set(
+        AvailabilityException.objects.filter(
+            profile_id__in=profiles, date=day, available=True
+        ).values_list("profile_id", flat=True)
+    )
+    skilled: set[int] | None = None
+    for skill in need.skills:
+        having = set(
+            VolunteerSkill.objects.filter(profile_id__in=profiles, name=skill).values_list(
+                "profile_id", flat=True
+            )
+        )
+        skilled = having if skilled is None else skilled & having
+    near: set[int] = set()
+    for m in ids:
+        lat, lon, radius, langs = profiles.get(m, centre)
+        if lat is None or lon is None:
+            lat, lon = centre[0], centre[1]
+        if m in windowed and m not in covered:
+            continue
+        if skilled is not None and m not in skilled:
+            continue
+        if need.languages and not set(need.languages) & set(langs or []):
+            continue
+        if haversine_km(lat, lon, need.lat, need.lon) <= radius:
+            near.add(m)
+    in_period = {"start__lt": run.period_end, "end__gt": run.period_start}
+    near |= set(
+        Assignment.objects.filter(
+            community_id=run.community_id, status__in=COMMITTED, **in_period
+        ).values_list("volunteer_id", flat=True)
+    )
+    near |= set(
+        Proposal.objects.filter(
+            run__community_id=run.community_id,
+            run__kind=RunKind.PLAN,
+            status=ProposalStatus.PROPOSED,
+            shift__start__lt=run.period_end,
+            shift__end__gt=run.period_start,
+        ).values_list("volunteer_id", flat=True)
+    )
+    return near & ids
+
+
 def _current_plan(
     problem: opt.Problem, community_id: int, feasible: Feasibility
 ) -> tuple[list[opt.Pair], dict[opt.Pair, int]]:
@@ -193,7 +289,7 @@ def _replan(shift: Shift, trigger: dict[str, Any], *, hole: opt.Pair) -> Matchin
     if not new:
         return run
     try:
-        problem = problem_for(run)
+        problem = _problem(run, shift)
         feasible = prefilter(problem)
         proposed, proposal_ids = _current_plan(problem, shift.community_id, feasible)
         pinned = list(problem.fixed)

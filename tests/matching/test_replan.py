@@ -193,6 +193,39 @@ def test_only_urgent_posted_shifts_are_scheduled(post):
     assert queued == [{"assignment_id": None, "shift_id": urgent}]
 
 
+@pytest.mark.django_db
+def test_near_members_are_the_fillers_and_the_seat_holders(api, people, post):
+    from matching.models import AvailabilityWindow
+    from matching.services.replan import NEIGHBOURHOOD, near_members
+    from matching.services.signups import profile_ensure
+
+    hole = shift(post, 48)
+    close = volunteer(post, "近的")
+    far = post.volunteer(name="远的", home_lat=22.70, home_lon=114.30)
+    busy_far = post.volunteer(name="远但有班", home_lat=22.70, home_lon=114.30)
+    away = volunteer(post, "那时没空")
+    there = post.need(
+        location={"lat": 22.70, "lon": 114.30, "address": "远处"},
+        shifts=[{"start": at(47), "end": at(49), "headcount": 1}],
+    )["shifts"][0]["id"]
+    sign_up(api, there, busy_far)
+    profile_ensure(member=far)  # lives far away (without a profile: the community centre)
+    profile = profile_ensure(member=away)
+    start = timezone.localtime(Shift.objects.get(pk=hole).start)
+    AvailabilityWindow.objects.create(
+        profile=profile, weekday=(start.weekday() + 3) % 7, start=dt.time(8), end=dt.time(9)
+    )
+    s = Shift.objects.select_related("need").get(pk=hole)
+    run = MatchingRun(
+        community=people.community,
+        period_start=s.start - NEIGHBOURHOOD,
+        period_end=s.end + NEIGHBOURHOOD,
+    )
+    near = near_members(run, s)
+    assert close.id in near and busy_far.id in near
+    assert far.id not in near and away.id not in near
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_auto_confirmed_replan_racing_signups_never_overfills(people):
