@@ -4,6 +4,7 @@ shift's candidates. Writes go through the same services as the API."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -39,6 +40,7 @@ from matching.services import attendance
 from matching.services.needs import ShiftSpec, need_cancel, need_post, need_update
 from matching.services.requests import service_request_handle
 from matching.services.runs import run_apply, run_create
+from resources.models import Space, SpaceMode
 from timebank.errors import ApplicationError, NotFound
 from timebank.people.selectors import community_get
 from timebank.permissions import require
@@ -71,9 +73,29 @@ class NeedForm(forms.Form):
     )
     end = forms.DateTimeField(
         label=_("结束时间"),
+        required=False,
         widget=forms.DateTimeInput(format="%Y-%m-%dT%H:%M", attrs={"type": "datetime-local"}),
+        help_text=_("弹性时段：填可安排时段的结束时间"),
     )
     headcount = forms.IntegerField(label=_("需要人数"), min_value=1, max_value=200, initial=1)
+    # A flexible shift (弹性时段): start/end become the window, and a matching run
+    # chooses the start on the step grid and one of the chosen spaces.
+    flexible = forms.BooleanField(label=_("时间由智能匹配选定（弹性时段）"), required=False)
+    duration_min = forms.IntegerField(
+        label=_("时长（分钟，弹性时段）"), required=False, min_value=1, max_value=24 * 60
+    )
+    step_min = forms.IntegerField(
+        label=_("起始时间步长（分钟，弹性时段）"), required=False, initial=30
+    )
+    spaces = forms.TypedMultipleChoiceField(
+        label=_("可选场地（可多选，不选则不需要场地）"),
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    participants = forms.IntegerField(
+        label=_("参与人数（需要场地时，默认为需要人数）"), required=False, min_value=1
+    )
     request_id = forms.IntegerField(required=False, widget=forms.HiddenInput)
     weeks = forms.IntegerField(
         label=_("每周重复次数（1 为不重复）"), min_value=1, max_value=52, initial=1, required=False
@@ -81,9 +103,26 @@ class NeedForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        if not data.get("end") and "end" not in self.errors:
+            self.add_error("end", _("请填写结束时间"))
         if data.get("start") and data.get("end") and data["end"] <= data["start"]:
             self.add_error("end", _("结束时间必须晚于开始时间"))
+        if data.get("flexible") and not data.get("duration_min"):
+            self.add_error("duration_min", _("弹性时段须填写时长"))
         return data
+
+    def shift_spec(self) -> ShiftSpec:
+        d = self.cleaned_data
+        spec = ShiftSpec(
+            start=d["start"],
+            end=d["end"],
+            headcount=d["headcount"],
+            space_ids=tuple(d.get("spaces") or ()),
+            participants=d.get("participants") if d.get("spaces") else None,
+        )
+        if d.get("flexible"):
+            spec = replace(spec, duration_min=d["duration_min"], step_min=d.get("step_min") or 0)
+        return spec
 
 
 def _split(text: str) -> list[str]:
@@ -116,6 +155,12 @@ def needs_board(request: HttpRequest) -> HttpResponse:
         if asked.member.home_lat is not None and asked.member.home_lon is not None:
             initial.update({"lat": asked.member.home_lat, "lon": asked.member.home_lon})
     form = NeedForm(request.POST or None, initial=initial)
+    form.fields["spaces"].choices = [  # type: ignore[attr-defined]
+        (sp.pk, f"{sp.name}（{sp.capacity} 人）")
+        for sp in Space.objects.filter(
+            community=community, mode=SpaceMode.EXCLUSIVE, is_active=True
+        ).order_by("name")
+    ]
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         weeks = d.get("weeks") or 1
@@ -132,7 +177,7 @@ def needs_board(request: HttpRequest) -> HttpResponse:
                 skills=_split(d["skills"]),
                 languages=_split(d["languages"]),
                 description=d["description"],
-                shifts=[ShiftSpec(start=d["start"], end=d["end"], headcount=d["headcount"])],
+                shifts=[form.shift_spec()],
                 recurrence=f"FREQ=WEEKLY;COUNT={weeks}" if weeks > 1 else None,
                 beneficiary=asked.member if asked is not None else None,
             )
