@@ -44,7 +44,7 @@ from matching.problem import (
 )
 from matching.services.common import iso, record_assignment, record_seats
 from matching.services.signups import profile_ensure
-from matching.tasks import after_seat_taken, schedule_reminders
+from matching.tasks import after_seat_taken, schedule_no_show_check, schedule_reminders
 from timebank import permissions
 from timebank.errors import ApplicationError, Conflict, field_error
 from timebank.events import member_group, record, staff_group
@@ -610,10 +610,14 @@ def run_apply(
         for shift_id in sorted(touched):
             record_seats(shifts[shift_id])
 
+        placed_ids = [x["shift"] for x in placed_out]
+
         def schedule() -> None:
 
             for assignment_id in confirmed:
                 schedule_reminders(assignment_id)
+            for shift_id in placed_ids:  # the placed time decides when no-shows count
+                schedule_no_show_check(shift_id)
 
         transaction.on_commit(schedule)
     return {
