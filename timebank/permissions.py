@@ -203,6 +203,55 @@ ENDPOINTS: dict[tuple[str, str], str] = {
 }
 
 
+# The same for the web pages, by URL name in frontend/urls.py. A staff page with
+# no object in its path works on `?community=`; "<action>@any" is a page that
+# lists what the member may manage in every community (no single community).
+PAGES: dict[str, str] = {
+    "home": PUBLIC,
+    "login": PUBLIC,
+    "logout": PUBLIC,
+    "healthz": PUBLIC,
+    "elder-mode": PUBLIC,
+    "register": "member.register",
+    "directory": "member.read",
+    "dashboard": "dashboard.read",
+    "s-needs": "need.create",
+    "s-coverage": "assignment.manage",
+    "s-need": "need.update",
+    "s-request-decline": "need.create",
+    "s-runs": "matching.run",
+    "s-run": "matching.run",
+    "s-run-apply": "matching.run",
+    "s-verify": "assignment.verify",
+    "s-verify-one": "assignment.verify",
+    "s-candidates": "assignment.manage",
+    "r-spaces": PUBLIC,
+    "r-space": PUBLIC,
+    "r-waitlist": "reservation.create",
+    "r-reserve": "reservation.create",
+    "r-request": SIGNED_IN,
+    "r-mine": SIGNED_IN,
+    "r-cancel": "reservation.manage|owner",
+    "r-accept": OWNER,
+    "r-rate": "assignment.verify|owner",
+    "m-spaces": "space.manage@any",
+    "m-rules": "space.manage",
+    "m-gate": "space.manage",
+    "m-gate-checkin": "space.manage",
+    "m-util": "space.manage",
+    "v-home": SIGNED_IN,
+    "v-shifts": SIGNED_IN,
+    "v-shift": IN_COMMUNITY,
+    "v-signup": "shift.signup",
+    "v-schedule": SIGNED_IN,
+    "v-cancel": "assignment.manage|owner",
+    "v-accept": OWNER,
+    "v-checkin": SIGNED_IN,
+    "v-hours": SIGNED_IN,
+    "v-profile": SIGNED_IN,
+}
+
+
 @dataclass(frozen=True)
 class Access:
     """One ENDPOINTS entry, parsed: who besides the `action` holders may call."""
@@ -210,20 +259,30 @@ class Access:
     kind: str  # PUBLIC, SIGNED_IN, IN_COMMUNITY, OWNER or "action"
     action: str | None = None
     owner: bool = False
+    anywhere: bool = False  # the action in any community, not the object's
 
 
 def endpoint_access(method: str, path: str) -> Access:
     """The declared access of `METHOD /path` (path as in the OpenAPI document,
     relative to /api/v1). KeyError when the operation is not declared."""
-    entry = ENDPOINTS[(method.upper(), path)]
+    return parse_access(ENDPOINTS[(method.upper(), path)])
+
+
+def page_access(name: str) -> Access:
+    """The declared access of the page named `name`. KeyError when undeclared."""
+    return parse_access(PAGES[name])
+
+
+def parse_access(entry: str) -> Access:
     if entry in (PUBLIC, SIGNED_IN, IN_COMMUNITY):
         return Access(kind=entry)
     if entry == OWNER:
         return Access(kind=OWNER, owner=True)
     action, _sep, extra = entry.partition("|")
-    if action not in MATRIX or extra not in ("", OWNER):
-        raise ValueError(f"ENDPOINTS entry {entry!r} names no MATRIX action")
-    return Access(kind="action", action=action, owner=extra == OWNER)
+    action, at, anywhere = action.partition("@")
+    if action not in MATRIX or extra not in ("", OWNER) or anywhere not in ("", "any"):
+        raise ValueError(f"access {entry!r} names no MATRIX action")
+    return Access(kind="action", action=action, owner=extra == OWNER, anywhere=bool(at))
 
 
 def role_map(member: Member) -> dict[int, set[str]]:

@@ -418,3 +418,97 @@ def test_matrix(persona: str) -> None:
         if problem:
             failures.append(f"{method} {path}: {problem}")
     assert not failures, f"{persona}:\n" + "\n".join(failures)
+
+
+# --- the web pages -------------------------------------------------------------------
+
+
+def page_routes() -> list[tuple[str, str]]:
+    """(URL name, route) of every page in frontend/urls.py."""
+    from frontend.urls import urlpatterns
+
+    return [(str(p.name), str(p.pattern)) for p in urlpatterns]
+
+
+def test_every_page_is_declared() -> None:
+    names = [name for name, _route in page_routes()]
+    missing = [n for n in names if n not in permissions.PAGES]
+    assert not missing, "pages with no entry in timebank.permissions.PAGES: " + ", ".join(missing)
+    stale = [n for n in permissions.PAGES if n not in names]
+    assert not stale, "PAGES entries with no such page: " + ", ".join(stale)
+    for name in names:
+        permissions.page_access(name)
+
+
+def page_url(route: str, w: World) -> str:
+    def one(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in w.ids:
+            raise AssertionError(f"no object for <{name}> in page route {route}")
+        return str(w.ids[name])
+
+    return "/" + re.sub(r"<(?:\w+:)?(\w+)>", one, route) + f"?community={w.community.pk}"
+
+
+def page_expected(persona: str, name: str, w: World) -> str:
+    access = permissions.page_access(name)
+    if access.kind == permissions.PUBLIC:
+        return "allow"
+    if persona == "anonymous":
+        return "unauthenticated"
+    member = w.members[persona]
+    owner = w.members["resident@A"] if name == "r-rate" else w.members["volunteer@A"]
+    if access.owner and member.pk == owner.pk:
+        return "allow"
+    if access.kind == permissions.SIGNED_IN:
+        return "allow"
+    if access.kind == permissions.IN_COMMUNITY:
+        return "allow" if member.is_superuser or persona.endswith("@A") else "deny"
+    if access.kind == permissions.OWNER:
+        return "deny"
+    assert access.action is not None
+    if access.anywhere:
+        communities = [w.community.pk, w.other.pk]
+        ok = any(permissions.allowed(member, access.action, c) for c in communities)
+        return "allow" if ok else "deny"
+    return "allow" if permissions.allowed(member, access.action, w.community.pk) else "deny"
+
+
+def page_verdict(persona: str, want: str, response: Any) -> str | None:
+    status = response.status_code
+    if status >= 500:
+        return f"server error {status}"
+    if want == "unauthenticated":
+        if status == 302 and response["Location"].startswith("/login/"):
+            return None
+        return f"anonymous should be sent to the login page, got {status}"
+    if want == "allow":
+        return f"allowed, but got {status}" if status in (401, 403) else None
+    if status == 403 or (status == 404 and not persona.endswith("@A")):
+        return None
+    if status == 302 and response.wsgi_request.method == "POST":
+        # A form post shows the refusal as an error message on the page it returns to.
+        stored = list(getattr(response.wsgi_request, "_messages", []))
+        if any(m.level_tag == "error" for m in stored):
+            return None
+    return f"should be denied (403), got {status}"
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+@time_machine.travel(NOW, tick=True)
+def test_pages(persona: str) -> None:
+    w = build_world()
+    client = Client()
+    if persona != "anonymous":
+        client.force_login(w.members[persona])
+    routes = sorted(page_routes(), key=lambda nr: nr[0] == "logout")
+    failures = []
+    for name, route in routes:
+        url = page_url(route, w)
+        response = client.get(url)
+        if response.status_code == 405:
+            response = client.post(url, {})
+        problem = page_verdict(persona, page_expected(persona, name, w), response)
+        if problem:
+            failures.append(f"{name} {url}: {problem}")
+    assert not failures, f"{persona}:\n" + "\n".join(failures)
