@@ -13,7 +13,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from frontend.live import live_groups, outbox_tail
+from frontend.live import event_cache, live_groups, outbox_tail
 from timebank import events, metrics
 from timebank.auth import member_for_token
 from timebank.errors import Unauthorized
@@ -36,11 +36,6 @@ def _member_from_token(raw: str) -> Member | None:
 @database_sync_to_async
 def _groups_for(member: Member | None) -> list[str]:
     return live_groups(member)
-
-
-@database_sync_to_async
-def _after(groups: list[str], after_id: int) -> list[dict[str, Any]]:
-    return events.events_after(groups, after_id, limit=BATCH)
 
 
 @database_sync_to_async
@@ -105,13 +100,15 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self.send_json({"type": "pong", "last_id": self.last_sent})
 
     async def live_event(self, message: dict[str, Any]) -> None:
-        if int(message.get("id", 0)) <= self.last_sent:
+        poked = int(message.get("id", 0))
+        if poked <= self.last_sent:
             return
-        await self._catch_up()
+        await self._catch_up(want=poked)
 
-    async def _catch_up(self) -> None:
+    async def _catch_up(self, want: int | None = None) -> None:
         while True:
-            frames = await _after(self.live_groups, self.last_sent)
+            frames = await event_cache.after(self.live_groups, self.last_sent, BATCH, want=want)
+            want = None
             for frame in frames:
                 await self.send_json(frame)
                 self.last_sent = frame["id"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 from typing import Any
 
@@ -82,3 +83,100 @@ class OutboxTail:
 
 
 outbox_tail = OutboxTail()
+
+
+def _events_with_groups(after_id: int, limit: int) -> list[tuple[dict[str, Any], frozenset[str]]]:
+    """Committed events newer than `after_id`, oldest first, each with its groups."""
+    frames = events.events_after_all(after_id, limit=limit)
+    groups: dict[int, set[str]] = {}
+    if frames:
+        ids = [f["id"] for f in frames]
+        for event_id, group in EventRecipient.objects.filter(event_id__in=ids).values_list(
+            "event_id", "group"
+        ):
+            groups.setdefault(event_id, set()).add(group)
+    return [(f, frozenset(groups.get(f["id"], ()))) for f in frames]
+
+
+async def _outbox_after(groups: list[str], after_id: int, limit: int) -> list[dict[str, Any]]:
+    frames: list[dict[str, Any]] = await database_sync_to_async(events.events_after)(
+        groups, after_id, limit=limit
+    )
+    return frames
+
+
+class EventCache:
+    """The newest committed events with their groups, shared by this process's sockets.
+
+    One commit pokes every socket of its groups at once; without this each socket
+    would read the outbox itself (a thousand sockets, a thousand queries). Reads
+    are single-flight: the first socket to need newer events fetches them for
+    everybody, the others wait for it and filter in memory.
+
+    It is only a cache of the outbox, never the truth: event ids are allocated in
+    commit order (see `timebank.events.record`), so once a read has seen id N every
+    committed event up to N is known, and the cache holds *every* event in
+    (`floor`, `upto`]. A socket asking from before `floor` (a reconnect with
+    `since=`, a slow socket) reads the outbox directly.
+    """
+
+    def __init__(self, keep: int = 4000, fetch: int = 1000) -> None:
+        self.keep = keep
+        self.fetch = fetch
+        self.floor: int | None = None
+        self.upto = 0
+        # Parallel lists in id order (ids only grow), so a read is one bisect.
+        self._ids: list[int] = []
+        self._items: list[tuple[dict[str, Any], frozenset[str]]] = []
+        self._lock: asyncio.Lock | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _guard(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._loop is not loop:
+            # A new event loop (tests run several) starts a new cache.
+            self._lock, self._loop = asyncio.Lock(), loop
+            self.floor, self.upto, self._ids, self._items = None, 0, [], []
+        return self._lock
+
+    async def after(
+        self, groups: list[str], after_id: int, limit: int, *, want: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Frames for any of `groups` newer than `after_id`, oldest first, at most
+        `limit`. `want` is the id a poke announced: when the cache already reaches it
+        the outbox is not read again; without it the outbox is always read."""
+        mine = set(groups)
+        async with self._guard():
+            if self.floor is None:
+                self.floor = self.upto = after_id
+            if after_id < self.floor:
+                want = -1  # not ours to serve: read the outbox outside the lock
+            # Read whole pages until the poked id is known (or, without one, until
+            # the outbox has nothing newer): a page may hold only other groups' events.
+            while want is None or want > self.upto:
+                rows = await database_sync_to_async(_events_with_groups)(self.upto, self.fetch)
+                for frame, targets in rows:
+                    if frame["id"] > self.upto:
+                        self._ids.append(frame["id"])
+                        self._items.append((frame, targets))
+                        self.upto = frame["id"]
+                if len(self._ids) > self.keep:
+                    drop = len(self._ids) - self.keep
+                    self.floor = max(self.floor, self._ids[drop - 1])
+                    del self._ids[:drop], self._items[:drop]
+                if len(rows) < self.fetch:
+                    break
+            behind = after_id < self.floor
+            out: list[dict[str, Any]] = []
+            if not behind:
+                for frame, targets in self._items[bisect.bisect_right(self._ids, after_id) :]:
+                    if targets & mine:
+                        out.append(frame)
+                        if len(out) >= limit:
+                            break
+        if behind:
+            return await _outbox_after(groups, after_id, limit)
+        return out
+
+
+event_cache = EventCache()

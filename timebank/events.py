@@ -102,6 +102,12 @@ def events_after(groups: Iterable[str], after_id: int, *, limit: int = 500) -> l
     return [as_frame(e) for e in rows]
 
 
+def events_after_all(after_id: int, *, limit: int = 1000) -> list[dict[str, Any]]:
+    """Committed events of every group with id > `after_id`, oldest first."""
+    rows = Event.objects.filter(id__gt=after_id).order_by("id")[:limit]
+    return [as_frame(e) for e in rows]
+
+
 def latest_event_id() -> int:
     last = Event.objects.order_by("-id").values_list("id", flat=True).first()
     return int(last or 0)

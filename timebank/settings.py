@@ -190,10 +190,18 @@ if REDIS_URL and urlparse(REDIS_URL).scheme not in {"redis", "rediss", "unix"}:
 REDIS_PREFIX = envstr("REDIS_PREFIX", "timebank")
 
 if REDIS_URL:
+    # Redis pub/sub: a group_send is one PUBLISH per group, delivered once to each
+    # server process, which fans it out to its own sockets in memory. The list-based
+    # layer (channels_redis.core) sends one message per socket, which does not keep
+    # up with a thousand sockets on one community's group. Pub/sub does not store
+    # messages, and nothing depends on it doing so: a poke only says "read the
+    # outbox", every socket reads everything newer than its last id (so a poke lost
+    # while Redis was unreachable is made good by the next one), and a client that
+    # reconnects replays with `since=`.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_PREFIX}:asgi", "capacity": 1000},
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_PREFIX}:asgi"},
         }
     }
     CACHES = {

@@ -276,3 +276,60 @@ async def test_superuser_sees_people_events_live():
     assert second["data"]["phone"] == "137****0001"
     assert second["id"] > first["id"]
     await comm.disconnect()
+
+
+async def test_many_sockets_share_one_outbox_read_and_keep_their_groups(settings):
+    """The process-wide event cache: a poke to many sockets reads the outbox once,
+    and each socket still gets exactly its own groups' events, in order."""
+    from frontend import live
+
+    data = await _setup()
+    v2 = await database_sync_to_async(member_with_roles)(data["community"], "volunteer")
+    v2_token = await database_sync_to_async(lambda: token_issue(member=v2)[0])()
+    mine = await _connect(f"token={data['v_token']}")
+    other = await _connect(f"token={v2_token}")
+    reads = 0
+    real = live._events_with_groups
+
+    def counting(after_id: int, limit: int) -> Any:
+        nonlocal reads
+        reads += 1
+        return real(after_id, limit)
+
+    live._events_with_groups = counting
+    try:
+        community = events.community_group(data["community"].id)
+        ids = [await _record(community, "test.everyone", {"n": n}) for n in range(3)]
+        private = await _record(events.member_group(data["volunteer"].id), "test.private", {})
+        got_mine = [(await mine.receive_json_from(timeout=5))["id"] for _ in range(4)]
+        got_other = [(await other.receive_json_from(timeout=5))["id"] for _ in range(3)]
+        assert got_mine == [*ids, private]
+        assert got_other == ids
+        assert await other.receive_nothing(timeout=0.3)
+        # Four commits, two sockets: at most one read per commit, not one per socket.
+        assert reads <= 4
+    finally:
+        live._events_with_groups = real
+        await mine.disconnect()
+        await other.disconnect()
+
+
+async def test_socket_behind_the_cache_reads_the_outbox_and_misses_nothing(settings):
+    """A cache smaller than the backlog evicts old events; a socket that asks from
+    before what the cache holds is served from the outbox, without gaps."""
+    from frontend import live
+
+    data = await _setup()
+    group = events.member_group(data["volunteer"].id)
+    first = await _record(group, "test.n", {"n": -1})
+    cache = live.EventCache(keep=3, fetch=2)
+    assert [f["id"] for f in await cache.after([group], first, 10, want=first)] == []
+    ids = [await _record(group, "test.n", {"n": n}) for n in range(8)]
+    # Fetching in pages of 2 into a cache of 3: asking from `first` again is older
+    # than what the cache holds now, so it comes from the outbox, whole.
+    await cache.after([group], ids[-1], 10, want=ids[-1])
+    got = await cache.after([group], first, 10)
+    assert [f["id"] for f in got] == ids
+    assert cache.floor is not None and cache.floor > first
+    # Another group's socket sees none of it.
+    assert await cache.after(["member-0"], first, 10) == []

@@ -1,0 +1,352 @@
+"""Live benchmark: websocket push latency from commit to client with many
+connected clients, and the memory the server holds for idle connections.
+
+    DATABASE_URL=postgres://… REDIS_URL=redis://… TEST_DATABASE_NAME=<scratch db> \
+        python -m benchmarks.live [--clients 1000] [--events 60] [--rate 5] [--idle 10000]
+
+A scratch database is made with Django's test-database machinery (honouring
+TEST_DATABASE_NAME, dropped afterwards). One Daphne process serves
+`/ws/live/` with the Redis channel layer, as in production. Every client is a
+member of one community with their own bearer token, so each socket joins the
+real groups (public, its own, the community's). This process commits events
+to the community's group through `timebank.events.record`, one at a time at
+`--rate` per second; each event carries the wall-clock time just *before* its
+transaction commits, so a latency includes the commit itself, the Redis poke,
+the server's outbox read and the frame on the wire. `--warmup` events go
+first and are not measured (the server's first reads open its connections). The clients run in a
+separate process (so their own scheduling does not share this process's
+GIL) and report, per event, when every socket received it.
+
+Memory: after the latency phase, `--idle` sockets connect and stay idle; the
+server's resident set (VmRSS) is read from /proc before they connect and once
+they are all open, and the difference is reported, with the total.
+
+Writes benchmarks/results/live.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import json
+import multiprocessing
+import os
+import platform
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse, urlunparse
+
+RESULTS = Path(__file__).resolve().parent / "results" / "live.json"
+
+
+def _rss_kib(pid: int, field: str = "VmRSS") -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def _raise_fd_limit(want: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = min(hard, max(soft, want))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[k]
+
+
+# --- the client process ---------------------------------------------------------------
+
+
+async def _clients(
+    port: int, tokens: list[str], expect: int, ready: Any, results: Any, timeout: float
+) -> None:
+    import websockets
+
+    received: dict[int, list[float]] = {}
+    socks = []
+    sem = asyncio.Semaphore(100)
+
+    async def connect(token: str) -> Any:
+        async with sem:
+            ws = await websockets.connect(
+                f"ws://127.0.0.1:{port}/ws/live/?token={token}",
+                max_size=2**20,
+                open_timeout=60,
+                ping_interval=None,
+            )
+            hello = json.loads(await ws.recv())
+            assert hello.get("type") == "hello", hello
+            return ws
+
+    socks = await asyncio.gather(*(connect(t) for t in tokens))
+    ready.send(len(socks))
+
+    async def listen(ws: Any) -> None:
+        while True:
+            frame = json.loads(await ws.recv())
+            if frame.get("type") == "bench.ping":
+                now = time.time()
+                received.setdefault(int(frame["data"]["n"]), []).append(
+                    (now - float(frame["data"]["t"])) * 1000
+                )
+
+    tasks = [asyncio.create_task(listen(ws)) for ws in socks]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = sum(len(v) for v in received.values())
+        if done >= expect * len(socks):
+            break
+        await asyncio.sleep(0.2)
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*(ws.close() for ws in socks), return_exceptions=True)
+    results.send(received)
+
+
+def client_main(port: int, tokens: list[str], expect: int, ready: Any, results: Any) -> None:
+    _raise_fd_limit(len(tokens) + 256)
+    asyncio.run(_clients(port, tokens, expect, ready, results, timeout=120 + expect))
+
+
+async def _idle(port: int, n: int, ready: Any, release: Any) -> None:
+    import websockets
+
+    sem = asyncio.Semaphore(200)
+
+    async def connect() -> Any:
+        async with sem:
+            return await websockets.connect(
+                f"ws://127.0.0.1:{port}/ws/live/", open_timeout=120, ping_interval=None
+            )
+
+    socks = await asyncio.gather(*(connect() for _ in range(n)), return_exceptions=True)
+    opened = [s for s in socks if not isinstance(s, BaseException)]
+    ready.send(len(opened))
+    await asyncio.get_running_loop().run_in_executor(None, release.recv)
+    await asyncio.gather(*(ws.close() for ws in opened), return_exceptions=True)
+
+
+def idle_main(port: int, n: int, ready: Any, release: Any) -> None:
+    _raise_fd_limit(n + 256)
+    asyncio.run(_idle(port, n, ready, release))
+
+
+# --- the server and the writer -----------------------------------------------------------
+
+
+def start_server(
+    database_url: str, redis_url: str, log: Any
+) -> tuple[subprocess.Popen[bytes], int]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(4096)
+    port = sock.getsockname()[1]
+    fd = sock.fileno()
+    os.set_inheritable(fd, True)
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "LOG_LEVEL": "ERROR",
+        "DEBUG": "false",
+    }
+    env.pop("TEST_DATABASE_NAME", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "--fd", str(fd), "timebank.asgi:application"],
+        pass_fds=(fd,),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        preexec_fn=lambda: _raise_fd_limit(20000),
+    )
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status in (200, 503):
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        raise RuntimeError("the server did not come up")
+    sock.close()
+    return proc, port
+
+
+def seed(clients: int) -> tuple[int, list[str]]:
+    from tests.factories import CommunityFactory, member_with_roles
+    from timebank.auth import token_issue
+
+    community = CommunityFactory(name="直播基准社区")
+    tokens = [
+        token_issue(member=member_with_roles(community, "volunteer"))[0] for _ in range(clients)
+    ]
+    return int(community.pk), tokens
+
+
+def write_events(community_id: int, n: int, rate: float, kind: str = "bench.ping") -> None:
+    from django.db import transaction
+
+    from timebank.events import community_group, record
+
+    gap = 1.0 / rate
+    for i in range(n):
+        started = time.monotonic()
+        with transaction.atomic():
+            # The time is taken as late as the transaction allows: just before commit.
+            record(community_group(community_id), kind, {"n": i, "t": time.time()})
+        time.sleep(max(0.0, gap - (time.monotonic() - started)))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.live")
+    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--events", type=int, default=60)
+    parser.add_argument("--rate", type=float, default=5.0, help="events per second")
+    parser.add_argument("--idle", type=int, default=10000)
+    parser.add_argument("--warmup", type=int, default=3, help="unmeasured events first")
+    args = parser.parse_args()
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres") or not os.environ.get(
+        "REDIS_URL"
+    ):
+        print("live benchmark: set DATABASE_URL=postgres://… and REDIS_URL=redis://…")
+        return 2
+    _raise_fd_limit(args.idle + args.clients + 512)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "timebank.settings")
+    import django
+
+    django.setup()
+    from django.db import connection, connections
+
+    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    log = tempfile.NamedTemporaryFile(prefix="live-bench-", suffix=".log", delete=False)  # noqa: SIM115
+    proc = None
+    try:
+        community_id, tokens = seed(args.clients)
+        url = urlparse(os.environ["DATABASE_URL"])
+        db_url = urlunparse(url._replace(path="/" + connection.settings_dict["NAME"]))
+        proc, port = start_server(db_url, os.environ["REDIS_URL"], log)
+        rss_start = _rss_kib(proc.pid)
+
+        ctx = multiprocessing.get_context("spawn")
+        ready_r, ready_w = ctx.Pipe(duplex=False)
+        res_r, res_w = ctx.Pipe(duplex=False)
+        child = ctx.Process(
+            target=client_main, args=(port, tokens, args.events, ready_w, res_w), daemon=True
+        )
+        t0 = time.monotonic()
+        child.start()
+        connected = ready_r.recv()
+        connect_s = time.monotonic() - t0
+        time.sleep(1.0)
+        # Warm-up events (not measured): the server's first reads open its
+        # database connections and fill the event cache.
+        write_events(community_id, args.warmup, args.rate, kind="bench.warmup")
+        time.sleep(1.0)
+        write_events(community_id, args.events, args.rate)
+        received: dict[int, list[float]] = res_r.recv()
+        child.join(timeout=30)
+        latencies = [ms for per in received.values() for ms in per]
+        delivered = len(latencies)
+        expected = args.events * connected
+        per_event_p99 = [_percentile(v, 0.99) for v in received.values()]
+        rss_busy = _rss_kib(proc.pid)
+
+        # Idle connections: memory held by the server.
+        connections.close_all()
+        rss_before_idle = _rss_kib(proc.pid)
+        ready_r2, ready_w2 = ctx.Pipe(duplex=False)
+        rel_r, rel_w = ctx.Pipe(duplex=False)
+        idler = ctx.Process(target=idle_main, args=(port, args.idle, ready_w2, rel_r), daemon=True)
+        t1 = time.monotonic()
+        idler.start()
+        idle_open = ready_r2.recv()
+        idle_connect_s = time.monotonic() - t1
+        time.sleep(2.0)
+        rss_idle = _rss_kib(proc.pid)
+        rel_w.send(True)
+        idler.join(timeout=60)
+
+        figures = {
+            "machine": {
+                "cores": os.cpu_count(),
+                "python": platform.python_version(),
+                "database": "postgresql",
+                "channel_layer": "redis",
+                "load_average": os.getloadavg(),
+            },
+            "clients": connected,
+            "connect_seconds": round(connect_s, 2),
+            "events": args.events,
+            "rate_per_s": args.rate,
+            "warmup_events": args.warmup,
+            "delivered": delivered,
+            "expected": expected,
+            "latency_ms": {
+                "p50": round(statistics.median(latencies), 1) if latencies else None,
+                "p95": round(_percentile(latencies, 0.95), 1),
+                "p99": round(_percentile(latencies, 0.99), 1),
+                "max": round(max(latencies), 1) if latencies else None,
+                "median_of_per_event_p99": round(statistics.median(per_event_p99), 1)
+                if per_event_p99
+                else None,
+            },
+            "per_event_p99_ms": [
+                round(x, 1)
+                for _n, x in sorted((n, _percentile(v, 0.99)) for n, v in received.items())
+            ],
+            "server_rss_mib": {
+                "start": round(rss_start / 1024, 1),
+                "after_latency_phase": round(rss_busy / 1024, 1),
+                "before_idle": round(rss_before_idle / 1024, 1),
+                "with_idle": round(rss_idle / 1024, 1),
+            },
+            "idle_connections": idle_open,
+            "idle_connect_seconds": round(idle_connect_s, 1),
+            "idle_added_mib": round((rss_idle - rss_before_idle) / 1024, 1),
+            "targets": {"p99_ms": 100, "idle_10k_mib": 1024},
+        }
+        RESULTS.parent.mkdir(exist_ok=True)
+        RESULTS.write_text(json.dumps(figures, indent=2, ensure_ascii=False))
+        lat = figures["latency_ms"]
+        print(f"clients {connected}, events {args.events} at {args.rate}/s")
+        print(f"  delivered {delivered}/{expected}")
+        print(f"  latency p50 {lat['p50']} ms, p95 {lat['p95']} ms, p99 {lat['p99']} ms")
+        print(
+            f"  idle sockets {idle_open}: server RSS {figures['server_rss_mib']['with_idle']} MiB "
+            f"(+{figures['idle_added_mib']} MiB over {figures['server_rss_mib']['before_idle']})"
+        )
+        return 0 if delivered == expected else 1
+    finally:
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        connections.close_all()
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+        log.close()
+        text = Path(log.name).read_text(errors="replace").strip()
+        if text:
+            print(f"server log ({log.name}):\n" + text[-2000:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
