@@ -129,6 +129,7 @@ def reservation_lapse(*, reservation_id: int, now: dt.datetime, offer: bool = Tr
             status=WaitlistStatus.LAPSED
         )
         announce(r, "reservation.released", r.space)
+        audit(r, "reservation.no_show" if r.no_show else "reservation.expired", r.space, None)
         if offer:
             waitlist_offer_next(space=r.space, start=r.start, end=r.end, now=now)
         return str(r.status)
@@ -166,6 +167,7 @@ def reservation_confirm(*, actor: Member, reservation_id: int, accept_terms: boo
             else "reservation.pending",
             space,
         )
+        audit(r, "reservation.confirmed", space, actor)
         after_commit_schedule(r)
     return r
 

@@ -231,3 +231,19 @@ def test_admin_lists_filters_and_searches_but_never_edits(client, people):
     r = client.post(f"{base}{row.pk}/change/", {"action": "forged"})
     assert r.status_code == 403
     assert AuditEntry.objects.get(pk=row.pk).action == row.action
+
+
+def test_hold_confirmation_and_lapse_are_audited(api, people, court, clock):  # noqa: F811
+    from resources.lifecycle import reservation_lapse
+
+    body = {"space": court.pk, "start": iso(at(1, 19)), "end": iso(at(1, 20)), "accept_terms": True}
+    hid = api.post("/reservations/holds", body, as_=people.carol).json()["id"]
+    r = api.post(f"/reservations/{hid}/confirm", {"accept_terms": True}, as_=people.carol)
+    assert r.status_code == 200, r.content
+    (confirmed,) = entries("reservation.confirmed")
+    assert confirmed.actor_id == people.carol.pk and confirmed.object_id == str(hid)
+    other = {**body, "start": iso(at(2, 19)), "end": iso(at(2, 20))}
+    hold = api.post("/reservations/holds", other, as_=people.bob).json()
+    assert reservation_lapse(reservation_id=hold["id"], now=at(2, 18)) == "expired"
+    (expired,) = entries("reservation.expired")
+    assert expired.actor_id is None and expired.subject_id == people.bob.pk

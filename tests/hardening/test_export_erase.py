@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from frontend.views import people as frontend_people
 from matching.models import Assignment, AvailabilityWindow, Shift, VolunteerProfile, VolunteerSkill
-from resources.models import Reservation
+from resources.models import Reservation, WaitlistEntry
 from tests.conftest import problem
 from tests.factories import DEFAULT_PASSWORD
 from tests.ledger.conftest import earn
@@ -212,6 +212,23 @@ def test_past_events_no_longer_name_an_erased_member(api, people):
     assert event.data["name"] == f"已注销用户{newcomer.pk}"
     assert event.data["phone"] == ""
     assert "新居民" not in json.dumps(event.data, ensure_ascii=False)
+
+
+def test_an_erased_member_leaves_every_queue(api, people):
+    court = make_space(people)
+    start = at(3, 15)
+    period = {"start": iso(start), "end": iso(start + dt.timedelta(hours=1))}
+    r = api.post(
+        "/reservations", {"space": court.pk, **period, "accept_terms": True}, as_=people.carol
+    )
+    assert r.status_code == 201, r.content
+    w = api.post(f"/spaces/{court.pk}/waitlist", period, as_=people.bob)
+    assert w.status_code == 201, w.content
+    people_services.member_erase(actor=people.bob)
+    assert api.post(f"/reservations/{r.json()['id']}/cancel", as_=people.carol).status_code == 200
+    # The freed slot is not held for the erased member.
+    assert not Reservation.objects.filter(member=people.bob).exists()
+    assert WaitlistEntry.objects.get(member=people.bob).status == "cancelled"
 
 
 def test_erasing_twice_is_harmless(api, people, bob_busy):

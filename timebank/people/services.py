@@ -447,10 +447,25 @@ def _cancel_upcoming(member: Member) -> list[dict[str, Any]]:
     from matching.models import ACTIVE, Assignment
     from matching.services.signups import assignment_cancel
     from resources.lifecycle import reservation_cancel
-    from resources.models import ACTIVE_STATUSES, Reservation
+    from resources.models import (
+        ACTIVE_STATUSES,
+        AllocationRequest,
+        RequestStatus,
+        Reservation,
+        RoundStatus,
+        WaitlistEntry,
+        WaitlistStatus,
+    )
 
     now = timezone.now()
     skipped: list[dict[str, Any]] = []
+    # Out of every queue first, so a slot freed below is not offered back to them.
+    WaitlistEntry.objects.filter(member=member, status=WaitlistStatus.WAITING).update(
+        status=WaitlistStatus.CANCELLED
+    )
+    AllocationRequest.objects.filter(
+        member=member, status=RequestStatus.REQUESTED, round__status=RoundStatus.OPEN
+    ).delete()
     upcoming = Assignment.objects.filter(volunteer=member, status__in=ACTIVE, start__gt=now)
     for a in upcoming.order_by("start"):
         try:
