@@ -12,6 +12,7 @@ urlpatterns = [
     path("logout/", core.logout_view, name="logout"),
     path("healthz", core.healthz, name="healthz"),
     path("prefs/elder-mode", people.toggle_elder_mode, name="elder-mode"),
+    path("me/data", people.my_data, name="my-data"),
     path("staff/register", people.register_person, name="register"),
     path("staff/directory", people.directory, name="directory"),
     path("staff/dashboard", dashboard.dashboard, name="dashboard"),

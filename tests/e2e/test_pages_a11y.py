@@ -47,7 +47,7 @@ def pages(ids):
             "/v/hours",
             "/v/profile",
         ],
-        "resident": ["/r/reservations", f"/r/spaces/{space}"],
+        "resident": ["/r/reservations", f"/r/spaces/{space}", "/me/data"],
         "social_worker": [
             "/staff/needs",
             "/staff/coverage",

@@ -13,10 +13,8 @@ import pytest
 from django.contrib.sessions.models import Session
 from django.core.management import call_command
 from django.test import Client
-from django.urls import include, path
 from django.utils import timezone
 
-from frontend.views import people as frontend_people
 from matching.models import Assignment, AvailabilityWindow, Shift, VolunteerProfile, VolunteerSkill
 from resources.models import Reservation, WaitlistEntry
 from tests.conftest import problem
@@ -256,14 +254,6 @@ def test_others_balances_are_unaffected(api, people, bob_busy):
     assert api.get("/ledger/me", as_=people.carol).json()["balance_minutes"] == carol_before == 50
 
 
-# The page, mounted here until frontend/urls.py routes it (me/data).
-urlpatterns = [
-    path("me/data", frontend_people.my_data, name="my-data-test"),
-    path("", include("timebank.urls")),
-]
-
-
-@pytest.mark.urls(__name__)
 def test_the_page_downloads_and_erases_after_confirmation(people, bob_busy):
     client = Client()
     client.force_login(people.bob)
