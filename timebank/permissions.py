@@ -212,6 +212,7 @@ PAGES: dict[str, str] = {
     "logout": PUBLIC,
     "healthz": PUBLIC,
     "elder-mode": PUBLIC,
+    "my-data": SIGNED_IN,
     "register": "member.register",
     "directory": "member.read",
     "dashboard": "dashboard.read",
