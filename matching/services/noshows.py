@@ -33,9 +33,15 @@ def no_shows_mark(*, shift_id: int, now: dt.datetime | None = None) -> int:
             a.save(update_fields=["status"])
             record_assignment(a, "assignment.no_show")
         # Lapsed offers and the waitlist of a finished shift are closed too.
-        Assignment.objects.filter(shift=shift, status__in=[S.OFFERED, S.WAITLISTED]).update(
-            status=S.EXPIRED, offer_expires_at=None
+        lapsed = list(
+            Assignment.objects.select_for_update(no_key=True).filter(
+                shift=shift, status__in=[S.OFFERED, S.WAITLISTED]
+            )
         )
+        for a in lapsed:
+            a.status, a.offer_expires_at = S.EXPIRED, None
+            a.save(update_fields=["status", "offer_expires_at"])
+            record_assignment(a, "assignment.expired")
         held = Assignment.objects.filter(
             shift=shift, status__in=[S.CHECKED_IN, S.CHECKED_OUT, S.VERIFIED]
         ).count()
