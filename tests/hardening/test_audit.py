@@ -247,3 +247,33 @@ def test_hold_confirmation_and_lapse_are_audited(api, people, court, clock):  # 
     assert reservation_lapse(reservation_id=hold["id"], now=at(2, 18)) == "expired"
     (expired,) = entries("reservation.expired")
     assert expired.actor_id is None and expired.subject_id == people.bob.pk
+
+
+def test_admin_member_page_is_an_audited_view_and_roles_are_read_only(client, people):
+    client.force_login(people.root)
+    r = client.get(f"/admin/people/member/{people.bob.pk}/change/")
+    assert r.status_code == 200
+    assert people.bob.phone in r.content.decode()  # the full number, so it is logged
+    (row,) = entries("personal_data.viewed", subject_id=people.bob.pk)
+    assert row.actor_id == people.root.pk and row.changes == {"via": "admin"}
+    # Roles change only through the service (which checks and audits).
+    assert client.get("/admin/people/role/add/").status_code == 403
+    role = Role.objects.filter(member=people.bob).first()
+    assert role is not None
+    assert client.get(f"/admin/people/role/{role.pk}/delete/").status_code == 403
+    # Editing a member in the admin is recorded with the fields that changed.
+    before = Role.objects.filter(member=people.bob).count()
+    data = {
+        "phone": people.bob.phone,
+        "name": "改过的名字",
+        "is_active": "on",
+        "date_joined_0": "2026-01-01",
+        "date_joined_1": "00:00:00",
+        "roles-TOTAL_FORMS": "0",
+        "roles-INITIAL_FORMS": "0",
+    }
+    r = client.post(f"/admin/people/member/{people.bob.pk}/change/", data)
+    assert r.status_code == 302, r.content.decode()[:2000]
+    (changed,) = entries("member.changed", subject_id=people.bob.pk)
+    assert "name" in changed.changes["fields"]
+    assert Role.objects.filter(member=people.bob).count() == before

@@ -1,18 +1,38 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.db import transaction
+from django.forms import ModelForm
+from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 
+from timebank.audit.services import record_audit
 from timebank.people.models import ApiToken, Community, Member, Relation, Role
 
 
-class RoleInline(admin.TabularInline[Role, Member]):
+class RolesThroughTheService:
+    """Roles are granted and revoked through the API and the staff pages, whose
+    service checks who may grant what and writes the audit trail; here they are
+    read-only."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class RoleInline(RolesThroughTheService, admin.TabularInline[Role, Member]):
     model = Role
     fk_name = "member"
     extra = 0
-    autocomplete_fields = ["community"]
-    readonly_fields = ["granted_by", "granted_at"]
+    readonly_fields = ["community", "role", "granted_by", "granted_at"]
 
 
 @admin.register(Community)
@@ -67,13 +87,43 @@ class MemberAdmin(UserAdmin):  # type: ignore[type-arg]
     def masked_phone(self, obj: Member) -> str:
         return obj.masked_phone
 
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        # The change page shows the full phone and birth date: a staff view of
+        # personal data, so it goes to the audit trail (PIPL).
+        if request.method == "GET" and object_id.isdigit():
+            with transaction.atomic():
+                record_audit(
+                    actor=request.user.pk,
+                    action="personal_data.viewed",
+                    object_type="people.member",
+                    object_id=int(object_id),
+                    subject_id=int(object_id),
+                    changes={"via": "admin"},
+                )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def save_model(self, request: HttpRequest, obj: Member, form: ModelForm, change: bool) -> None:  # type: ignore[type-arg]
+        super().save_model(request, obj, form, change)
+        record_audit(
+            actor=request.user.pk,
+            action="member.changed" if change else "member.created",
+            obj=obj,
+            subject_id=obj.pk,
+            changes={"fields": sorted(f for f in form.changed_data if f != "password")},
+        )
+
 
 @admin.register(Role)
-class RoleAdmin(admin.ModelAdmin[Role]):
+class RoleAdmin(RolesThroughTheService, admin.ModelAdmin[Role]):
     list_display = ["member", "community", "role", "granted_by", "granted_at"]
     list_filter = ["role", "community"]
     search_fields = ["member__name", "member__phone"]
-    autocomplete_fields = ["member", "community"]
 
 
 @admin.register(Relation)
