@@ -179,11 +179,18 @@ def on_django_validation(request: HttpRequest, exc: DjangoValidationError) -> Ht
 def on_database_error(request: HttpRequest, exc: DatabaseError) -> HttpResponse:
     # A constraint the services did not foresee: the transaction was rolled
     # back, so nothing was written. Say so plainly rather than 500.
-    from django.db import IntegrityError
+    from django.db import DataError, IntegrityError
 
     if isinstance(exc, IntegrityError):
         log.warning("integrity error reached the API: %s", exc)
         return problem(request, status=409, code="conflict", title=_("与现有数据冲突"))
+    if isinstance(exc, DataError):
+        # A value the database cannot hold (a NUL byte, a number out of range)
+        # that validation let through: bad input, not an outage.
+        log.warning("data error reached the API: %s", exc)
+        return problem(
+            request, status=422, code="invalid_data", title=_("输入包含无法保存的字符或数值")
+        )
     log.exception("database error")
     return problem(
         request,

@@ -13,11 +13,15 @@ Anything this finds becomes a plain test in test_fuzz_regressions.py.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 import schemathesis
 import time_machine
+from django.core import signals
+from django.db import close_old_connections, transaction
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
@@ -33,9 +37,18 @@ schema = schemathesis.openapi.from_wsgi("/api/openapi.json", application)
 
 @pytest.fixture
 def world(db: Any) -> Any:
-    with time_machine.travel(NOW, tick=True):
-        w: World = build_world()
-        yield w
+    # The WSGI handler closes the connection around each request, which would end
+    # the test's transaction on PostgreSQL; Django's own test client does the same.
+    hooks = (signals.request_started, signals.request_finished)
+    for hook in hooks:
+        hook.disconnect(close_old_connections)
+    try:
+        with time_machine.travel(NOW, tick=True):
+            w: World = build_world()
+            yield w
+    finally:
+        for hook in hooks:
+            hook.connect(close_old_connections)
 
 
 @pytest.fixture
@@ -55,4 +68,22 @@ def auth(world: World) -> dict[str, str]:
     suppress_health_check=list(HealthCheck),
 )
 def test_api(case: Any, auth: dict[str, str]) -> None:
-    case.call_and_validate(headers=auth, checks=[not_a_server_error, response_schema_conformance])
+    with each_example_rolled_back():
+        case.call_and_validate(
+            headers=auth, checks=[not_a_server_error, response_schema_conformance]
+        )
+
+
+@contextmanager
+def each_example_rolled_back() -> Iterator[None]:
+    """Every example starts from the same world, and one that ends in a database
+    error (PostgreSQL then refuses the rest of the transaction) spoils no other.
+    Marked like the test case's own atomic blocks, so the services' durable ones
+    still run inside it, as they do in any test."""
+    atomic = transaction.atomic()
+    atomic._from_testcase = True  # type: ignore[attr-defined]
+    with atomic:
+        try:
+            yield
+        finally:
+            transaction.set_rollback(True)

@@ -57,3 +57,19 @@ def test_profile_times_with_an_offset_are_422_not_500(api: Any, field: str) -> N
     r = api.patch("/volunteers/me", ok, token=token)
     assert r.status_code == 200, r.content
     assert r.json()["availability"] == [{"weekday": 1, "start": "08:00:00", "end": "09:00:00"}]
+
+
+def test_a_nul_byte_is_bad_input_not_an_outage(api: Any) -> None:
+    # PostgreSQL refuses NUL in text: DataError, which the API called a 503 outage.
+    r = api.post("/auth/login", {"phone": "138\u00000000000", "password": "x"})
+    assert r.status_code in (401, 422), r.content  # 401 where the database can hold it
+    body = problem(r)
+    assert body["code"] in ("bad_credentials", "invalid_data")
+    assert "Retry-After" not in r
+
+
+@pytest.mark.postgres
+def test_a_nul_byte_on_postgresql_is_422_invalid_data(api: Any) -> None:
+    r = api.post("/auth/login", {"phone": "138\u00000000000", "password": "x"})
+    assert r.status_code == 422, r.content
+    assert problem(r)["code"] == "invalid_data"
