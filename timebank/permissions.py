@@ -104,6 +104,7 @@ ENDPOINTS: dict[tuple[str, str], str] = {
     ("POST", "/communities"): "community.create",
     ("GET", "/communities"): SIGNED_IN,
     ("GET", "/communities/{cid}"): SIGNED_IN,
+    ("PATCH", "/communities/{cid}"): "community.update",
     ("POST", "/communities/{cid}/members"): "member.register",
     ("GET", "/communities/{cid}/members"): "member.read",
     ("GET", "/communities/{cid}/members/{mid}"): "member.read",

@@ -258,6 +258,7 @@ def body_for(method: str, path: str, w: World) -> Any:
             "languages": [],
             "shifts": [{"start": _at(72).isoformat(), "end": _at(73).isoformat(), "headcount": 1}],
         },
+        "PATCH /communities/{cid}": {"residents": 3000},
         "PATCH /needs/{need_id}": {"title": "陪同复诊（改）"},
         "POST /needs/{need_id}/cancel": {"reason": "家属已陪同"},
         "POST /service-requests": {"community": a, "category": "escort", "description": "买药"},

@@ -364,3 +364,47 @@ def test_openapi_document_is_valid_with_unique_operation_ids(api):
         "/api/v1/volunteers/me",
     ]:
         assert path in doc["paths"], path
+
+
+def test_admin_sets_the_matching_policy_and_it_is_audited(api, people):
+    from timebank.audit.models import AuditEntry
+
+    path = f"/communities/{people.community.id}"
+    assert api.get(path, as_=people.bob).json()["matching_auto_confirm"] is False
+    r = api.call("PATCH", path, {"matching_auto_confirm": True}, as_=people.erin)
+    assert r.status_code == 200, r.content
+    assert r.json()["matching_auto_confirm"] is True
+    row = AuditEntry.objects.get(action="policy.changed", object_type="people.community")
+    assert row.actor_id == people.erin.id
+    assert row.changes == {
+        "before": {"matching_auto_confirm": False},
+        "after": {"matching_auto_confirm": True},
+    }
+    # The same value again changes nothing and writes nothing.
+    assert (
+        api.call("PATCH", path, {"matching_auto_confirm": True}, as_=people.erin).status_code == 200
+    )
+    assert AuditEntry.objects.filter(action="policy.changed").count() == 1
+
+
+@pytest.mark.parametrize("who", ["alice", "bob", "carol", "dave", "frank"])
+def test_only_the_communitys_admin_changes_its_policy(api, people, who):
+    r = api.call(
+        "PATCH",
+        f"/communities/{people.community.id}",
+        {"matching_auto_confirm": True},
+        as_=getattr(people, who),
+    )
+    assert r.status_code == 403
+    assert problem(r)["code"] == "forbidden"
+
+
+def test_bad_policy_change_is_422_and_writes_nothing(api, people):
+    path = f"/communities/{people.community.id}"
+    r = api.call("PATCH", path, {"residents": -1, "matching_auto_confirm": True}, as_=people.erin)
+    assert r.status_code == 422
+    assert api.get(path, as_=people.erin).json()["matching_auto_confirm"] is False
+    assert (
+        api.call("PATCH", "/communities/999999", {"residents": 1}, as_=people.root).status_code
+        == 404
+    )

@@ -20,6 +20,7 @@ from timebank.people.models import Community, Member, Relation
 from timebank.people.schemas import (
     CommunityIn,
     CommunityOut,
+    CommunityPatch,
     EraseIn,
     EraseOut,
     LoginIn,
@@ -74,6 +75,7 @@ def community_out(c: Community) -> dict[str, Any]:
         "district": c.district,
         "center": {"lat": c.center_lat, "lon": c.center_lon},
         "residents": c.residents,
+        "matching_auto_confirm": c.matching_auto_confirm,
     }
 
 
@@ -150,6 +152,16 @@ def community_list(request: HttpRequest) -> list[dict[str, Any]]:
 @router.get("/communities/{cid}", response=CommunityOut, url_name="community-detail")
 def community_detail(request: HttpRequest, cid: int) -> dict[str, Any]:
     return community_out(selectors.community_get(community_id=cid))
+
+
+@router.patch("/communities/{cid}", response=CommunityOut, url_name="community-update")
+def community_update(request: HttpRequest, cid: int, payload: CommunityPatch) -> dict[str, Any]:
+    community = services.community_update(
+        actor=request.auth,  # type: ignore[attr-defined]
+        community=selectors.community_get(community_id=cid),
+        changes=payload.dict(exclude_unset=True),
+    )
+    return community_out(community)
 
 
 @router.post("/communities/{cid}/members", response={201: MemberOut}, url_name="member-register")

@@ -52,6 +52,15 @@ class CommunityOut(Schema):
     district: str
     center: PointOut
     residents: int
+    matching_auto_confirm: bool = Field(
+        ..., description="a re-plan's proposals are confirmed at once (community policy)"
+    )
+
+
+class CommunityPatch(Schema):
+    name: str | None = Field(None, min_length=1, max_length=100)
+    residents: int | None = Field(None, ge=0)
+    matching_auto_confirm: bool | None = None
 
 
 class MemberIn(Schema):
