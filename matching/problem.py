@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -347,7 +348,9 @@ def placement_gaps(run: MatchingRun, problem: opt.Problem) -> list[dict[str, obj
     return out
 
 
-def problem_for(run: MatchingRun) -> opt.Problem:
+def problem_for(run: MatchingRun, *, members: Collection[int] | None = None) -> opt.Problem:
+    """The optimizer's problem for a run: its community's open shifts in the period
+    and its volunteers (only `members` of them when given: a re-plan's neighbourhood)."""
     now = timezone.now()
     period = (max(run.period_start, now), run.period_end)
     community = run.community
@@ -359,6 +362,9 @@ def problem_for(run: MatchingRun) -> opt.Problem:
             )
         )
     )
+    if members is not None:
+        wanted = set(members)
+        member_ids = [m for m in member_ids if m in wanted]
     profiles = {
         p.member_id: p
         for p in VolunteerProfile.objects.filter(member_id__in=member_ids).prefetch_related(

@@ -289,6 +289,8 @@ def need_post(
         )
         ids = [s.id for s in created]
         transaction.on_commit(lambda: _schedule_no_shows(ids))
+        # An urgent shift (high priority, starting soon) is re-planned at once.
+        transaction.on_commit(lambda: _schedule_urgent_replans(ids))
     return need
 
 
@@ -387,6 +389,12 @@ def check_spaces(
             % {"n": people, "cap": max(sp.capacity for sp in candidates)},
             code="participants_over_capacity",
         )
+
+
+def _schedule_urgent_replans(shift_ids: list[int]) -> None:
+    from matching.tasks import schedule_urgent_replans
+
+    schedule_urgent_replans(shift_ids)
 
 
 def _schedule_no_shows(shift_ids: list[int]) -> None:

@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import inspect
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
@@ -134,12 +132,9 @@ def _claim(shift: Shift, trigger: dict[str, Any], now: dt.datetime) -> tuple[Mat
 
 
 def _problem(run: MatchingRun, shift: Shift) -> opt.Problem:
-    """`problem_for(run)`, limited to `near_members` where `problem_for` takes a
-    `members` filter (it loads every volunteer of the community otherwise)."""
-    build: Callable[..., opt.Problem] = problem_for
-    if "members" in inspect.signature(problem_for).parameters:
-        return build(run, members=near_members(run, shift))
-    return build(run)
+    """`problem_for(run)`, limited to `near_members` (it loads every volunteer of
+    the community otherwise)."""
+    return problem_for(run, members=near_members(run, shift))
 
 
 def near_members(run: MatchingRun, shift: Shift) -> set[int]:

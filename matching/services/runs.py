@@ -248,6 +248,7 @@ def run_record_solution(
             "run.finished",
             {
                 "run": run.pk,
+                "kind": run.kind,
                 "status": run.status,
                 "solver_status": run.solver_status,
                 "objective": objective,
