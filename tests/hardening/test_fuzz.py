@@ -2,10 +2,11 @@
 
 Every operation of `/api/openapi.json` gets a bounded number of generated
 requests, sent to the WSGI app in this process as a signed-in social worker of a
-community whose objects exist (so small generated ids hit real rows). Two checks:
-no 5xx, and every documented response matches its schema. Hypothesis runs
-derandomized (the same examples every run) with no example database, so CI is
-deterministic; `FUZZ_EXAMPLES` raises the count for a longer local run.
+community whose objects exist (so small generated ids hit real rows), and again
+as a volunteer of it. Two checks: no 5xx, and every documented response matches
+its schema. Hypothesis runs derandomized (the same examples every run) with no
+example database, so CI is deterministic; `FUZZ_EXAMPLES` raises the count for a
+longer local run.
 
 Anything this finds becomes a plain test in test_fuzz_regressions.py.
 """
@@ -30,7 +31,7 @@ from tests.hardening.test_authz_matrix import NOW, World, build_world
 from timebank.auth import token_issue
 from timebank.wsgi import application
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "6"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "4"))
 
 schema = schemathesis.openapi.from_wsgi("/api/openapi.json", application)
 
@@ -51,9 +52,10 @@ def world(db: Any) -> Any:
             hook.connect(close_old_connections)
 
 
-@pytest.fixture
-def auth(world: World) -> dict[str, str]:
-    token = token_issue(member=world.members["social_worker@A"])[0]
+@pytest.fixture(params=["social_worker@A", "volunteer@A"])
+def auth(world: World, request: Any) -> dict[str, str]:
+    """Staff reach the writes; a volunteer reaches the refusals and their own things."""
+    token = token_issue(member=world.members[request.param])[0]
     return {"Authorization": f"Bearer {token}"}
 
 
