@@ -48,6 +48,7 @@ from matching.tasks import after_seat_taken, schedule_no_show_check, schedule_re
 from timebank import permissions
 from timebank.errors import ApplicationError, Conflict, field_error
 from timebank.events import member_group, record, staff_group
+from timebank.metrics import observe_solve
 from timebank.people.models import Community, Member
 
 log = logging.getLogger(__name__)
@@ -243,6 +244,7 @@ def run_record_solution(
         }
         run.finished_at = timezone.now()
         run.save()
+        observe_solve(solution.solve_seconds, run.kind)
         record(
             staff_group(run.community_id),
             "run.finished",
@@ -330,6 +332,7 @@ def _replace(
     if problem is None or not problem.volunteers:
         return None
     solution = opt.solve(problem, time_limit_s=REPLACE_TIME_LIMIT_S, workers=1)
+    observe_solve(solution.solve_seconds, "replace")
     if not solution.assignments or not solution.placements:
         return None
     pl = solution.placements[0]
