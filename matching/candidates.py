@@ -9,10 +9,11 @@ reasons in words a social worker reads at a glance.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -23,9 +24,9 @@ from matching.models import (
     AssignmentStatus,
     Shift,
     VolunteerProfile,
+    VolunteerSkill,
 )
 from matching.optimizer.geo import haversine_km
-from matching.selectors import reliability
 from timebank.people.models import Role, RoleName
 
 S = AssignmentStatus
@@ -69,32 +70,90 @@ def _available(profile: VolunteerProfile, start: dt.datetime, end: dt.datetime) 
     )
 
 
+def _reliabilities(member_ids: set[int]) -> dict[int, float]:
+    """`selectors.reliability` for many members in one query."""
+    rows = (
+        Assignment.objects.filter(volunteer_id__in=member_ids)
+        .values("volunteer_id")
+        .annotate(
+            completed=Count("id", filter=Q(status__in=[S.CHECKED_IN, S.CHECKED_OUT, S.VERIFIED])),
+            no_shows=Count("id", filter=Q(status=S.NO_SHOW)),
+            late=Count("id", filter=Q(late_cancel=True)),
+        )
+        .values_list("volunteer_id", "completed", "no_shows", "late")
+    )
+    out = dict.fromkeys(member_ids, 1.0)
+    for vid, kept, missed, late in rows:
+        out[vid] = round((kept + 1) / (kept + missed + 0.5 * late + 1), 3)
+    return out
+
+
+def _prefiltered(shift: Shift) -> QuerySet[VolunteerProfile]:
+    """The community's volunteers who could take `shift`, narrowed in SQL before
+    anything is loaded: not on it, not committed elsewhere at the time, holding
+    its skills (certificate valid that day), and living inside the box of the
+    widest travel radius around it (or with no home entered). The exact rules
+    are applied in Python on what is left."""
+    need = shift.need
+    day = timezone.localtime(shift.start).date()
+    qs = VolunteerProfile.objects.filter(
+        Exists(
+            Role.objects.filter(
+                member_id=OuterRef("member_id"),
+                community_id=shift.community_id,
+                role=RoleName.VOLUNTEER,
+            )
+        )
+    ).exclude(
+        Exists(
+            Assignment.objects.filter(
+                volunteer_id=OuterRef("member_id"),
+                shift_id=shift.pk,
+                status__in=ACTIVE,
+            )
+        )
+        | Exists(
+            Assignment.objects.filter(
+                volunteer_id=OuterRef("member_id"),
+                status__in=COMMITTED,
+                start__lt=shift.end,
+                end__gt=shift.start,
+            )
+        )
+    )
+    for skill in set(need.skills):
+        qs = qs.filter(
+            Exists(
+                VolunteerSkill.objects.filter(profile_id=OuterRef("pk"), name=skill).filter(
+                    Q(cert_expires__isnull=True) | Q(cert_expires__gte=day)
+                )
+            )
+        )
+    widest = qs.aggregate(r=Max("travel_radius_km"))["r"]
+    if widest is not None:
+        dlat = widest / 111.0 + 1e-6
+        dlon = widest / (111.0 * max(0.01, math.cos(math.radians(need.lat)))) + 1e-6
+        qs = qs.filter(
+            Q(home_lat__isnull=True)
+            | Q(home_lon__isnull=True)
+            | Q(
+                home_lat__gte=need.lat - dlat,
+                home_lat__lte=need.lat + dlat,
+                home_lon__gte=need.lon - dlon,
+                home_lon__lte=need.lon + dlon,
+            )
+        )
+    return qs
+
+
 def shift_candidates(*, shift: Shift, k: int = 5) -> list[Candidate]:
     need = shift.need
-    on_shift = set(
-        shift.assignments.filter(status__in=ACTIVE).values_list("volunteer_id", flat=True)
-    )
-    volunteer_ids = (
-        set(
-            Role.objects.filter(
-                community_id=shift.community_id, role=RoleName.VOLUNTEER
-            ).values_list("member_id", flat=True)
-        )
-        - on_shift
-    )
-    profiles = (
-        VolunteerProfile.objects.filter(member_id__in=volunteer_ids)
+    profiles = list(
+        _prefiltered(shift)
         .select_related("member")
         .prefetch_related("skills", "windows", "exceptions")
     )
-    busy = set(
-        Assignment.objects.filter(
-            volunteer_id__in=volunteer_ids,
-            status__in=COMMITTED,
-            start__lt=shift.end,
-            end__gt=shift.start,
-        ).values_list("volunteer_id", flat=True)
-    )
+    volunteer_ids = {p.member_id for p in profiles}
     local = timezone.localtime(shift.start)
     monday = (local - dt.timedelta(days=local.weekday())).replace(
         hour=0, minute=0, second=0, microsecond=0
@@ -119,10 +178,9 @@ def shift_candidates(*, shift: Shift, k: int = 5) -> list[Candidate]:
             .values_list("volunteer_id", "n")
         )
     day = local.date()
+    reliable = _reliabilities(volunteer_ids)
     out: list[Candidate] = []
     for p in profiles:
-        if p.member_id in busy:
-            continue
         skills = {s.name for s in p.skills.all() if s.cert_expires is None or s.cert_expires >= day}
         if not set(need.skills) <= skills:
             continue
@@ -144,7 +202,7 @@ def shift_candidates(*, shift: Shift, k: int = 5) -> list[Candidate]:
             and load + shift.duration_minutes > p.weekly_limit_minutes
         ):
             continue
-        rel = reliability(member_id=p.member_id).score
+        rel = reliable[p.member_id]
         seen = visits.get(p.member_id, 0)
         reasons = []
         if distance is not None:
