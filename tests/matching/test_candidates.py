@@ -76,9 +76,13 @@ def _expected(shift: Shift, community_id: int) -> set[int]:
             continue
         if need.languages and not set(need.languages) & set(p.languages):
             continue
-        if p.home_lat is not None and p.home_lon is not None:
-            if haversine_km(p.home_lat, p.home_lon, need.lat, need.lon) > p.travel_radius_km:
-                continue
+        lat, lon = p.home_lat, p.home_lon
+        if (
+            lat is not None
+            and lon is not None
+            and haversine_km(lat, lon, need.lat, need.lon) > (p.travel_radius_km)
+        ):
+            continue
         local_s, local_e = timezone.localtime(shift.start), timezone.localtime(shift.end)
         windows = list(AvailabilityWindow.objects.filter(profile=p))
         if windows and not any(
