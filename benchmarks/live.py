@@ -5,21 +5,24 @@ connected clients, and the memory the server holds for idle connections.
         python -m benchmarks.live [--clients 1000] [--events 60] [--rate 5] [--idle 10000]
 
 A scratch database is made with Django's test-database machinery (honouring
-TEST_DATABASE_NAME, dropped afterwards). One Daphne process serves
-`/ws/live/` with the Redis channel layer, as in production. Every client is a
-member of one community with their own bearer token, so each socket joins the
-real groups (public, its own, the community's). This process commits events
-to the community's group through `timebank.events.record`, one at a time at
-`--rate` per second; each event carries the wall-clock time just *before* its
-transaction commits, so a latency includes the commit itself, the Redis poke,
-the server's outbox read and the frame on the wire. `--warmup` events go
-first and are not measured (the server's first reads open its connections). The clients run in a
-separate process (so their own scheduling does not share this process's
-GIL) and report, per event, when every socket received it.
+TEST_DATABASE_NAME, dropped afterwards). Daphne serves `/ws/live/` with the
+Redis channel layer, as in production; `--servers` Daphne processes share one
+listening socket, as several ASGI workers behind nginx do in deploy/, and each
+gets the Redis publish once and fans it out to its own sockets.
+
+Every client is a member of one community with their own bearer token, so each
+socket joins the real groups (public, its own, the community's). This process
+commits events to the community's group through `timebank.events.record`, one
+at a time at `--rate` per second; each event carries the wall-clock time just
+*before* its transaction commits, so a latency includes the commit itself, the
+Redis publish, the server's outbox read and the frame on the wire. `--warmup`
+events go first and are not measured (the servers' first reads open their
+connections). The clients run in `--client-procs` separate processes and report,
+per event, when every socket received it.
 
 Memory: after the latency phase, `--idle` sockets connect and stay idle; the
-server's resident set (VmRSS) is read from /proc before they connect and once
-they are all open, and the difference is reported, with the total.
+servers' resident sets (VmRSS, summed) are read from /proc before they connect
+and once they are all open, and the difference is reported, with the total.
 
 Writes benchmarks/results/live.json.
 """
@@ -148,9 +151,10 @@ def idle_main(port: int, n: int, ready: Any, release: Any) -> None:
 # --- the server and the writer -----------------------------------------------------------
 
 
-def start_server(
-    database_url: str, redis_url: str, log: Any
-) -> tuple[subprocess.Popen[bytes], int]:
+def start_servers(
+    n: int, database_url: str, redis_url: str, log: Any
+) -> tuple[list[subprocess.Popen[bytes]], int]:
+    """`n` Daphne processes accepting on one shared socket, as behind nginx."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -166,14 +170,17 @@ def start_server(
         "DEBUG": "false",
     }
     env.pop("TEST_DATABASE_NAME", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "--fd", str(fd), "timebank.asgi:application"],
-        pass_fds=(fd,),
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-        preexec_fn=lambda: _raise_fd_limit(20000),
-    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "daphne", "--fd", str(fd), "timebank.asgi:application"],
+            pass_fds=(fd,),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            preexec_fn=lambda: _raise_fd_limit(20000),
+        )
+        for _ in range(n)
+    ]
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         try:
@@ -186,17 +193,25 @@ def start_server(
     else:
         raise RuntimeError("the server did not come up")
     sock.close()
-    return proc, port
+    return procs, port
+
+
+def _servers_rss_kib(procs: list[subprocess.Popen[bytes]]) -> int:
+    return sum(_rss_kib(p.pid) for p in procs)
 
 
 def seed(clients: int) -> tuple[int, list[str]]:
+    from django.test import override_settings
+
     from tests.factories import CommunityFactory, member_with_roles
     from timebank.auth import token_issue
 
-    community = CommunityFactory(name="直播基准社区")
-    tokens = [
-        token_issue(member=member_with_roles(community, "volunteer"))[0] for _ in range(clients)
-    ]
+    # The clients use bearer tokens; a fast hasher keeps seeding from taking minutes.
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        community = CommunityFactory(name="直播基准社区")
+        tokens = [
+            token_issue(member=member_with_roles(community, "volunteer"))[0] for _ in range(clients)
+        ]
     return int(community.pk), tokens
 
 
@@ -221,6 +236,8 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=5.0, help="events per second")
     parser.add_argument("--idle", type=int, default=10000)
     parser.add_argument("--warmup", type=int, default=3, help="unmeasured events first")
+    parser.add_argument("--client-procs", type=int, default=2)
+    parser.add_argument("--servers", type=int, default=2, help="Daphne processes")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres") or not os.environ.get(
         "REDIS_URL"
@@ -236,23 +253,34 @@ def main() -> int:
 
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
     log = tempfile.NamedTemporaryFile(prefix="live-bench-", suffix=".log", delete=False)  # noqa: SIM115
-    proc = None
+    procs: list[subprocess.Popen[bytes]] = []
     try:
         community_id, tokens = seed(args.clients)
         url = urlparse(os.environ["DATABASE_URL"])
         db_url = urlunparse(url._replace(path="/" + connection.settings_dict["NAME"]))
-        proc, port = start_server(db_url, os.environ["REDIS_URL"], log)
-        rss_start = _rss_kib(proc.pid)
+        procs, port = start_servers(args.servers, db_url, os.environ["REDIS_URL"], log)
+        rss_start = _servers_rss_kib(procs)
 
         ctx = multiprocessing.get_context("spawn")
-        ready_r, ready_w = ctx.Pipe(duplex=False)
-        res_r, res_w = ctx.Pipe(duplex=False)
-        child = ctx.Process(
-            target=client_main, args=(port, tokens, args.events, ready_w, res_w), daemon=True
-        )
+        # The sockets are spread over several client processes, so that one
+        # client's own parsing does not queue up behind the others' and count
+        # as server latency.
+        n_procs = max(1, min(args.client_procs, len(tokens)))
+        pipes = []
+        children = []
         t0 = time.monotonic()
-        child.start()
-        connected = ready_r.recv()
+        for k in range(n_procs):
+            ready_r, ready_w = ctx.Pipe(duplex=False)
+            res_r, res_w = ctx.Pipe(duplex=False)
+            child = ctx.Process(
+                target=client_main,
+                args=(port, tokens[k::n_procs], args.events, ready_w, res_w),
+                daemon=True,
+            )
+            child.start()
+            pipes.append((ready_r, res_r))
+            children.append(child)
+        connected = sum(ready_r.recv() for ready_r, _res in pipes)
         connect_s = time.monotonic() - t0
         time.sleep(1.0)
         # Warm-up events (not measured): the server's first reads open its
@@ -260,17 +288,21 @@ def main() -> int:
         write_events(community_id, args.warmup, args.rate, kind="bench.warmup")
         time.sleep(1.0)
         write_events(community_id, args.events, args.rate)
-        received: dict[int, list[float]] = res_r.recv()
-        child.join(timeout=30)
+        received: dict[int, list[float]] = {}
+        for _ready, res_r in pipes:
+            for n, values in res_r.recv().items():
+                received.setdefault(n, []).extend(values)
+        for child in children:
+            child.join(timeout=30)
         latencies = [ms for per in received.values() for ms in per]
         delivered = len(latencies)
         expected = args.events * connected
         per_event_p99 = [_percentile(v, 0.99) for v in received.values()]
-        rss_busy = _rss_kib(proc.pid)
+        rss_busy = _servers_rss_kib(procs)
 
         # Idle connections: memory held by the server.
         connections.close_all()
-        rss_before_idle = _rss_kib(proc.pid)
+        rss_before_idle = _servers_rss_kib(procs)
         ready_r2, ready_w2 = ctx.Pipe(duplex=False)
         rel_r, rel_w = ctx.Pipe(duplex=False)
         idler = ctx.Process(target=idle_main, args=(port, args.idle, ready_w2, rel_r), daemon=True)
@@ -279,7 +311,7 @@ def main() -> int:
         idle_open = ready_r2.recv()
         idle_connect_s = time.monotonic() - t1
         time.sleep(2.0)
-        rss_idle = _rss_kib(proc.pid)
+        rss_idle = _servers_rss_kib(procs)
         rel_w.send(True)
         idler.join(timeout=60)
 
@@ -292,6 +324,8 @@ def main() -> int:
                 "load_average": os.getloadavg(),
             },
             "clients": connected,
+            "client_processes": n_procs,
+            "server_processes": len(procs),
             "connect_seconds": round(connect_s, 2),
             "events": args.events,
             "rate_per_s": args.rate,
@@ -334,8 +368,9 @@ def main() -> int:
         )
         return 0 if delivered == expected else 1
     finally:
-        if proc is not None:
+        for proc in procs:
             proc.terminate()
+        for proc in procs:
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
