@@ -364,9 +364,19 @@ class UnfilledOut(Schema):
     reason: str
 
 
+class RunPartsOut(Schema):
+    total: int = Field(..., description="parts solved as separate tasks (0: solved whole)")
+    done: int
+
+
 class RunOut(Schema):
     id: int
     community: int
+    kind: Literal["plan", "replan"] = Field(
+        ..., description="a plan, or a re-plan around one shift"
+    )
+    trigger: dict[str, object] = Field(..., description="what started a re-plan")
+    parts: RunPartsOut
     status: str
     solver_status: str
     period: dict[str, str | None]

@@ -33,6 +33,9 @@ def run_out(run: MatchingRun) -> dict[str, Any]:
     return {
         "id": run.pk,
         "community": run.community_id,
+        "kind": run.kind,
+        "trigger": run.trigger,
+        "parts": {"total": run.parts_total, "done": run.parts_done},
         "status": run.status,
         "solver_status": run.solver_status,
         "period": {"from": iso(run.period_start), "to": iso(run.period_end)},

@@ -78,7 +78,10 @@ def test_cancellation_replans_the_hole_and_leaves_confirmed_others(
     assert run.objective["coverage"] == 16 + 1
     assert (run.bound or 0) >= 17
     finished = Event.objects.get(type="run.finished", data__run=run_id)
-    assert finished.data["proposals"] == 1
+    assert finished.data["proposals"] == 1 and finished.data["kind"] == "replan"
+    body = api.get(f"/matching/runs/{run_id}", as_=people.alice).json()
+    assert body["kind"] == "replan" and body["trigger"]["assignment"] == aid
+    assert [p["shift"] for p in body["proposals"]] == [hole]
     # Not auto-confirmed by default: the proposal waits for staff.
     assert not Assignment.objects.filter(shift_id=hole, status="confirmed").exists()
 

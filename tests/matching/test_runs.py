@@ -40,6 +40,7 @@ def test_run_is_queued_then_solved_and_applied(api, people, post):
     assert solve_run.call(run_id=run_id) == "finished"
     body = api.get(f"/matching/runs/{run_id}", as_=people.alice).json()
     assert body["status"] == "finished"
+    assert (body["kind"], body["trigger"], body["parts"]) == ("plan", {}, {"total": 0, "done": 0})
     assert body["objective"]["coverage"] == 2 * 16 + 8  # priorities 5 and 4
     assert body["bound"] >= body["objective"]["coverage"]
     assert len(body["proposals"]) == 3
