@@ -219,6 +219,11 @@ else:
 # sockets only through the outbox when the channel layer is in-memory.
 LIVE_OUTBOX_POLL_SECONDS = float(envint("LIVE_OUTBOX_POLL_MS", 0 if REDIS_URL else 500)) / 1000
 
+# --- Matching --------------------------------------------------------------------
+# A run with more volunteer × shift pairs than this is split into parts solved as
+# separate tasks, on any worker (0: the optimizer's own threshold, GEO_SPLIT_PAIRS).
+MATCHING_SPLIT_PAIRS = envint("MATCHING_SPLIT_PAIRS", 0, minimum=0)
+
 # --- Tasks ---------------------------------------------------------------------
 TASKS = {
     "default": {

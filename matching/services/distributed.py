@@ -53,7 +53,7 @@ JOIN_WORKER = "join"
 
 
 def split_pairs() -> int:
-    return int(getattr(settings, "MATCHING_SPLIT_PAIRS", parallel.GEO_SPLIT_PAIRS))
+    return int(getattr(settings, "MATCHING_SPLIT_PAIRS", 0)) or parallel.GEO_SPLIT_PAIRS
 
 
 def region_shifts() -> int | None:
