@@ -505,4 +505,25 @@ def run_apply_view(request: HttpRequest, run_id: int) -> HttpResponse:
             gettext("已采纳 %(a)d 条建议，跳过 %(s)d 条。")
             % {"a": len(result.get("applied", [])), "s": len(result.get("skipped", []))},
         )
+        # A flexible shift whose slot was taken meanwhile was re-placed (or could
+        # not be): say what moved and why, in local time.
+        for moved in result.get("moved", []):
+            placed = moved.get("placed")
+            if placed:
+                when = timezone.localtime(dt.datetime.fromisoformat(placed["start"]))
+                messages.warning(
+                    request,
+                    gettext("班次 %(shift)s 原定时段已被占用（%(why)s），已改为 %(when)s。")
+                    % {
+                        "shift": moved["shift"],
+                        "why": moved["detail"],
+                        "when": when.strftime("%Y-%m-%d %H:%M"),
+                    },
+                )
+            else:
+                messages.error(
+                    request,
+                    gettext("班次 %(shift)s 原定时段已被占用（%(why)s），未能改排。")
+                    % {"shift": moved["shift"], "why": moved["detail"]},
+                )
     return redirect("frontend:s-run", run_id=run_id)

@@ -459,3 +459,20 @@ def test_a_placed_shift_is_fixed_in_later_runs(api, people, vol):
     [s] = [s for s in p.shifts if s.id == f"s{shift_id}"]
     assert not s.is_flexible and s.spaces == ()
     assert (s.start, s.end) == (shift.start, shift.end)
+
+
+def test_the_run_page_says_what_moved_and_why(api, people, vol):
+    from django.test import Client
+
+    space, shift_id, [_tutor], _b, out = _placed_run(api, people, vol, window=(17, 21), duration=60)
+    p = out["proposals"][0]
+    start, end = dt.datetime.fromisoformat(p["start"]), dt.datetime.fromisoformat(p["end"])
+    reservation_create(member=people.carol, space=space, start=start, end=end)
+    client = Client()
+    client.force_login(people.alice)
+    r = client.post(f"/staff/runs/{out['id']}/apply", {"which": "all"}, follow=True)
+    assert r.status_code == 200
+    text = r.content.decode()
+    shift = Shift.objects.get(pk=shift_id)
+    assert f"班次 {shift_id} 原定时段已被占用" in text
+    assert timezone.localtime(shift.start).strftime("%Y-%m-%d %H:%M") in text
