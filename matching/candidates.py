@@ -13,7 +13,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -22,6 +22,8 @@ from matching.models import (
     COMMITTED,
     Assignment,
     AssignmentStatus,
+    AvailabilityException,
+    AvailabilityWindow,
     Shift,
     VolunteerProfile,
     VolunteerSkill,
@@ -91,9 +93,9 @@ def _reliabilities(member_ids: set[int]) -> dict[int, float]:
 def _prefiltered(shift: Shift) -> QuerySet[VolunteerProfile]:
     """The community's volunteers who could take `shift`, narrowed in SQL before
     anything is loaded: not on it, not committed elsewhere at the time, holding
-    its skills (certificate valid that day), and living inside the box of the
-    widest travel radius around it (or with no home entered). The exact rules
-    are applied in Python on what is left."""
+    its skills (certificate valid that day), living inside the box of their own
+    travel radius around it (or with no home entered), and available then by
+    their weekly windows. The exact rules are applied in Python on what is left."""
     need = shift.need
     day = timezone.localtime(shift.start).date()
     qs = VolunteerProfile.objects.filter(
@@ -129,20 +131,35 @@ def _prefiltered(shift: Shift) -> QuerySet[VolunteerProfile]:
                 )
             )
         )
-    widest = qs.aggregate(r=Max("travel_radius_km"))["r"]
-    if widest is not None:
-        dlat = widest / 111.0 + 1e-6
-        dlon = widest / (111.0 * max(0.01, math.cos(math.radians(need.lat)))) + 1e-6
-        qs = qs.filter(
-            Q(home_lat__isnull=True)
-            | Q(home_lon__isnull=True)
-            | Q(
-                home_lat__gte=need.lat - dlat,
-                home_lat__lte=need.lat + dlat,
-                home_lon__gte=need.lon - dlon,
-                home_lon__lte=need.lon + dlon,
-            )
+    # Each volunteer's own radius, as a box around the need (a superset of the
+    # circle: 111 km per degree of latitude is a little short of the real 111.19,
+    # and the longitude degree is taken at the box's far edge, 1° further from the
+    # equator than the need, since radii are at most 100 km).
+    km_per_lon = 111.0 * max(0.01, math.cos(math.radians(min(89.0, abs(need.lat) + 1.0))))
+    qs = qs.filter(
+        Q(home_lat__isnull=True)
+        | Q(home_lon__isnull=True)
+        | Q(
+            home_lat__gte=need.lat - F("travel_radius_km") / 111.0,
+            home_lat__lte=need.lat + F("travel_radius_km") / 111.0,
+            home_lon__gte=need.lon - F("travel_radius_km") / km_per_lon,
+            home_lon__lte=need.lon + F("travel_radius_km") / km_per_lon,
         )
+    )
+    # Available then, by the weekly windows: none entered, one covering the shift,
+    # or a dated exception that day (those are decided in Python).
+    local_s, local_e = timezone.localtime(shift.start), timezone.localtime(shift.end)
+    windows = AvailabilityWindow.objects.filter(profile_id=OuterRef("pk"))
+    covering = (
+        windows.filter(weekday=day.weekday(), start__lte=local_s.time(), end__gte=local_e.time())
+        if local_e.date() == day
+        else windows.none()
+    )
+    qs = qs.filter(
+        ~Exists(windows)
+        | Exists(covering)
+        | Exists(AvailabilityException.objects.filter(profile_id=OuterRef("pk"), date=day))
+    )
     return qs
 
 

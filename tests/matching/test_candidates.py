@@ -16,6 +16,7 @@ from matching.models import (
     COMMITTED,
     Assignment,
     AssignmentStatus,
+    AvailabilityException,
     AvailabilityWindow,
     Need,
     Shift,
@@ -84,6 +85,12 @@ def _expected(shift: Shift, community_id: int) -> set[int]:
         ):
             continue
         local_s, local_e = timezone.localtime(shift.start), timezone.localtime(shift.end)
+        exception = AvailabilityException.objects.filter(profile=p, date=day).first()
+        if exception is not None:
+            # A dated exception decides the day: away all day, or free 13-17.
+            if exception.available:
+                out.add(p.member_id)
+            continue
         windows = list(AvailabilityWindow.objects.filter(profile=p))
         if windows and not any(
             w.weekday == local_s.weekday() and w.start <= local_s.time() and local_e.time() <= w.end
@@ -132,6 +139,15 @@ def test_prefilter_agrees_with_the_plain_rules(people, seed):
                 weekday=start.weekday() if rng.random() < 0.5 else (start.weekday() + 1) % 7,
                 start=dt.time(9),
                 end=dt.time(18),
+            )
+        if rng.random() < 0.15:
+            free = rng.random() < 0.5
+            AvailabilityException.objects.create(
+                profile=profile,
+                date=start.date(),
+                available=free,
+                start=dt.time(13) if free else None,
+                end=dt.time(17) if free else None,
             )
         if rng.random() < 0.15:
             Assignment.objects.create(
@@ -188,3 +204,60 @@ def test_reliability_lowers_the_rank_and_is_stated(people):
     assert [c.volunteer_id for c in ranked] == [a.pk, b.pk]
     assert ranked[1].reliability == round(1 / 3, 3)
     assert any("33%" in r for r in ranked[1].reasons)
+
+
+def test_the_edges_of_the_prefilter(people):
+    """Just inside and just outside each volunteer's own radius, north-south and
+    east-west; and a dated exception overriding the weekly windows both ways."""
+    import math
+
+    start = timezone.localtime(timezone.now() + dt.timedelta(days=3)).replace(
+        hour=14, minute=0, second=0, microsecond=0
+    )
+    shift = _shift(people, start, skills=[], languages=[])
+    km_lat = 111.195
+    km_lon = km_lat * math.cos(math.radians(LAT))
+
+    def volunteer(dlat_km: float, dlon_km: float, radius: float = 3.0) -> int:
+        m = member_with_roles(people.community, "volunteer")
+        VolunteerProfile.objects.create(
+            member=m,
+            languages=["zh"],
+            home_lat=LAT + dlat_km / km_lat,
+            home_lon=LON + dlon_km / km_lon,
+            travel_radius_km=radius,
+        )
+        return int(m.pk)
+
+    inside = {
+        volunteer(-2.95, 0),
+        volunteer(2.95, 0),
+        volunteer(0, 2.95),
+        volunteer(0, -2.95),
+        volunteer(0, 79.5, radius=80),
+    }
+    outside = {volunteer(-3.05, 0), volunteer(0, 3.05), volunteer(2.2, 2.2)}  # 3.11 km away
+    other_day = (start.weekday() + 1) % 7
+
+    def windowed(weekday: int, exception: dict[str, Any] | None) -> int:
+        m = member_with_roles(people.community, "volunteer")
+        p = VolunteerProfile.objects.create(member=m, languages=["zh"], home_lat=LAT, home_lon=LON)
+        AvailabilityWindow.objects.create(
+            profile=p, weekday=weekday, start=dt.time(9), end=dt.time(18)
+        )
+        if exception is not None:
+            AvailabilityException.objects.create(profile=p, date=start.date(), **exception)
+        return int(m.pk)
+
+    inside |= {
+        windowed(other_day, {"available": True, "start": dt.time(13), "end": dt.time(17)}),
+        windowed(start.weekday(), None),
+    }
+    outside |= {
+        windowed(start.weekday(), {"available": False}),
+        windowed(other_day, None),
+    }
+    got = {c.volunteer_id for c in shift_candidates(shift=shift, k=100)}
+    assert inside <= got
+    assert not outside & got
+    assert got == _expected(shift, people.community.id)
