@@ -102,7 +102,7 @@ def _expected(shift: Shift, community_id: int) -> set[int]:
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_prefilter_agrees_with_the_plain_rules(people, seed):
+def test_prefilter_agrees_with_the_plain_rules(people, seed, monkeypatch):
     rng = random.Random(seed)
     start = timezone.localtime(timezone.now() + dt.timedelta(days=3)).replace(
         hour=14, minute=0, second=0, microsecond=0
@@ -127,6 +127,7 @@ def test_prefilter_agrees_with_the_plain_rules(people, seed):
             home_lat=home[0] if home else None,
             home_lon=home[1] if home else None,
             travel_radius_km=rng.choice([1.0, 3.0, 8.0]),
+            preferred_categories=["visit"] if rng.random() < 0.4 else [],
         )
         if rng.random() < 0.7:
             expires = rng.choice(
@@ -179,6 +180,14 @@ def test_prefilter_agrees_with_the_plain_rules(people, seed):
     assert [c.score for c in got] == sorted((c.score for c in got), reverse=True)
     for c in got:
         assert c.reasons and c.reliability == 1.0
+    # Scoring in small batches, nearest first, and stopping early gives exactly
+    # the head of the full ranking.
+    import matching.candidates as module
+
+    monkeypatch.setattr(module, "BATCH", 3)
+    full = [(c.volunteer_id, c.score) for c in got]
+    for k in (1, 2, 5, 9):
+        assert [(c.volunteer_id, c.score) for c in shift_candidates(shift=shift, k=k)] == full[:k]
 
 
 def test_reliability_lowers_the_rank_and_is_stated(people):
@@ -261,3 +270,32 @@ def test_the_edges_of_the_prefilter(people):
     assert inside <= got
     assert not outside & got
     assert got == _expected(shift, people.community.id)
+
+
+def test_a_farther_volunteer_with_more_going_for_them_still_ranks_first(people, monkeypatch):
+    """Early stopping must not cut off a volunteer who is farther but scores
+    higher (a preferred category, past visits to the same person)."""
+    import math
+
+    import matching.candidates as module
+
+    monkeypatch.setattr(module, "BATCH", 1)
+    start = timezone.localtime(timezone.now() + dt.timedelta(days=3)).replace(
+        hour=14, minute=0, second=0, microsecond=0
+    )
+    shift = _shift(people, start, skills=[], languages=[])
+    km_lat = 111.195
+
+    def at_km(km: float, **fields: Any) -> int:
+        m = member_with_roles(people.community, "volunteer")
+        VolunteerProfile.objects.create(
+            member=m, languages=["zh"], home_lat=LAT + km / km_lat, home_lon=LON, **fields
+        )
+        return int(m.pk)
+
+    near = [at_km(1.0 + 0.1 * i) for i in range(4)]
+    keen = at_km(1.4, preferred_categories=["visit"])
+    top = shift_candidates(shift=shift, k=1)
+    assert [c.volunteer_id for c in top] == [keen]
+    assert [c.volunteer_id for c in shift_candidates(shift=shift, k=3)] == [keen, *near[:2]]
+    assert math.isclose(top[0].distance_km or 0, 1.4, abs_tol=0.01)
