@@ -163,28 +163,52 @@ def _prefiltered(shift: Shift) -> QuerySet[VolunteerProfile]:
     return qs
 
 
-# Beyond minus the distance, the most a score can gain: four visits, full
-# reliability, a preferred category (the load and a missing timetable only lower it).
-BONUS_MAX = 0.5 * 4 + 2 * 1.0 + 0.5
 BATCH = 40
 
 
+def _visits(need_beneficiary_id: int | None, member_ids: set[int]) -> dict[int, int]:
+    """Completed visits of each volunteer to the need's beneficiary (continuity)."""
+    if need_beneficiary_id is None or not member_ids:
+        return {}
+    return dict(
+        Assignment.objects.filter(
+            volunteer_id__in=member_ids,
+            shift__need__beneficiary_id=need_beneficiary_id,
+            status__in=[S.CHECKED_OUT, S.VERIFIED],
+        )
+        .values("volunteer_id")
+        .annotate(n=Count("id"))
+        .values_list("volunteer_id", "n")
+    )
+
+
 def shift_candidates(*, shift: Shift, k: int = 5) -> list[Candidate]:
-    """The top `k`, best first. Volunteers are scored in batches, nearest (highest
-    possible score) first, and scoring stops once the k-th best so far beats
-    anything the rest could reach: usually after one batch."""
+    """The top `k`, best first. Every volunteer in reach gets an upper bound on
+    their score (everything but this week's load and a missing timetable, which
+    only lower it); they are scored exactly in batches, highest bound first, and
+    scoring stops once the k-th best so far beats every bound left: usually
+    after one batch."""
     need = shift.need
-    reach: list[tuple[float, int]] = []
-    for pk, lat, lon, radius in _prefiltered(shift).values_list(
-        "pk", "home_lat", "home_lon", "travel_radius_km"
+    rows = []
+    for pk, lat, lon, radius, preferred in _prefiltered(shift).values_list(
+        "pk", "home_lat", "home_lon", "travel_radius_km", "preferred_categories"
     ):
         distance = radius
         if lat is not None and lon is not None:
             distance = haversine_km(lat, lon, need.lat, need.lon)
             if distance > radius:
                 continue
-        reach.append((BONUS_MAX - distance, pk))
-    reach.sort(key=lambda r: -r[0])
+        rows.append((pk, distance, need.category in (preferred or [])))
+    ids = {pk for pk, _d, _p in rows}
+    reliable = _reliabilities(ids)
+    visits = _visits(need.beneficiary_id, ids)
+    reach = sorted(
+        (
+            -d + 0.5 * min(visits.get(pk, 0), 4) + 2 * reliable[pk] + (0.5 if pref else 0),
+            pk,
+        )
+        for pk, d, pref in rows
+    )[::-1]
     out: list[Candidate] = []
     for i in range(0, len(reach), BATCH):
         chunk = reach[i : i + BATCH]
@@ -198,12 +222,17 @@ def shift_candidates(*, shift: Shift, k: int = 5) -> list[Candidate]:
             .select_related("member")
             .prefetch_related("skills", "windows", "exceptions")
         )
-        out += _scored(shift, profiles)
+        out += _scored(shift, profiles, reliable, visits)
     out.sort(key=lambda c: (-c.score, c.volunteer_id))
     return out[:k]
 
 
-def _scored(shift: Shift, profiles: list[VolunteerProfile]) -> list[Candidate]:
+def _scored(
+    shift: Shift,
+    profiles: list[VolunteerProfile],
+    reliable: dict[int, float],
+    visits: dict[int, int],
+) -> list[Candidate]:
     """The exact rules and the score, for `profiles` (already narrowed in SQL)."""
     need = shift.need
     volunteer_ids = {p.member_id for p in profiles}
@@ -219,19 +248,7 @@ def _scored(shift: Shift, profiles: list[VolunteerProfile]) -> list[Candidate]:
         start__lt=monday + dt.timedelta(days=7),
     ).values_list("volunteer_id", "start", "end"):
         week[vid] += int((e - s).total_seconds() // 60)
-    visits: dict[int, int] = {}
-    if need.beneficiary_id is not None:
-        visits = dict(
-            Assignment.objects.filter(
-                volunteer_id__in=volunteer_ids,
-                shift__need__beneficiary_id=need.beneficiary_id,
-            )
-            .values("volunteer_id")
-            .annotate(n=Count("id", filter=Q(status__in=[S.CHECKED_OUT, S.VERIFIED])))
-            .values_list("volunteer_id", "n")
-        )
     day = local.date()
-    reliable = _reliabilities(volunteer_ids)
     out: list[Candidate] = []
     for p in profiles:
         skills = {s.name for s in p.skills.all() if s.cert_expires is None or s.cert_expires >= day}
