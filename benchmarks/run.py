@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-ORDER = ["matching", "replan", "ledger", "booking", "availability", "live"]
+ORDER = ["matching", "district_tasks", "replan", "ledger", "booking", "availability", "live"]
 
 
 def main() -> int:
