@@ -7,10 +7,8 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.core.serializers.json import DjangoJSONEncoder
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
@@ -21,6 +19,7 @@ from timebank import permissions
 from timebank.errors import ApplicationError
 from timebank.pagination import paginate_by_id
 from timebank.people import selectors, services
+from timebank.people.api import export_response
 from timebank.people.models import Member, RoleName
 
 
@@ -149,28 +148,13 @@ class EraseForm(forms.Form):
     )
 
 
-class _Encoder(DjangoJSONEncoder):
-    def default(self, o: object) -> object:
-        try:
-            return super().default(o)
-        except TypeError:
-            return str(o)
-
-
 @login_required
 def my_data(request: HttpRequest) -> HttpResponse:
     """The member's own data: `?download=1` is the JSON export (PIPL 查阅复制权);
     the form erases the account (删除权) after an explicit confirmation."""
     me: Member = request.user  # type: ignore[assignment]
     if request.method == "GET" and request.GET.get("download"):
-        data = services.member_export(actor=me)
-        response = JsonResponse(data, encoder=_Encoder, json_dumps_params={"ensure_ascii": False})
-        stamp = timezone.localtime().strftime("%Y%m%d")
-        response["Content-Disposition"] = (
-            f'attachment; filename="timebank-member-{me.pk}-{stamp}.json"'
-        )
-        response["Cache-Control"] = "no-store"
-        return response
+        return export_response(me)
     form = EraseForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:

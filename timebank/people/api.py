@@ -108,7 +108,11 @@ def me(request: HttpRequest) -> dict[str, Any]:
     summary="Download everything held about me (JSON attachment)",
 )
 def me_export(request: HttpRequest) -> HttpResponse:
-    member: Member = request.auth  # type: ignore[attr-defined]
+    return export_response(request.auth)  # type: ignore[attr-defined]
+
+
+def export_response(member: Member) -> JsonResponse:
+    """The member's own data as a JSON download (the API and the web page)."""
     data = services.member_export(actor=member)
     response = JsonResponse(data, encoder=ExportEncoder, json_dumps_params={"ensure_ascii": False})
     stamp = timezone.localtime().strftime("%Y%m%d")
