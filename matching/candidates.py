@@ -29,6 +29,7 @@ from matching.models import (
     VolunteerSkill,
 )
 from matching.optimizer.geo import haversine_km
+from matching.selectors import reliability_scores
 from timebank.people.models import Role, RoleName
 
 S = AssignmentStatus
@@ -70,24 +71,6 @@ def _available(profile: VolunteerProfile, start: dt.datetime, end: dt.datetime) 
         w.weekday == day.weekday() and w.start <= local_s.time() and local_e.time() <= w.end
         for w in windows
     )
-
-
-def _reliabilities(member_ids: set[int]) -> dict[int, float]:
-    """`selectors.reliability` for many members in one query."""
-    rows = (
-        Assignment.objects.filter(volunteer_id__in=member_ids)
-        .values("volunteer_id")
-        .annotate(
-            completed=Count("id", filter=Q(status__in=[S.CHECKED_IN, S.CHECKED_OUT, S.VERIFIED])),
-            no_shows=Count("id", filter=Q(status=S.NO_SHOW)),
-            late=Count("id", filter=Q(late_cancel=True)),
-        )
-        .values_list("volunteer_id", "completed", "no_shows", "late")
-    )
-    out = dict.fromkeys(member_ids, 1.0)
-    for vid, kept, missed, late in rows:
-        out[vid] = round((kept + 1) / (kept + missed + 0.5 * late + 1), 3)
-    return out
 
 
 def _prefiltered(shift: Shift) -> QuerySet[VolunteerProfile]:
@@ -200,7 +183,7 @@ def shift_candidates(*, shift: Shift, k: int = 5) -> list[Candidate]:
                 continue
         rows.append((pk, distance, need.category in (preferred or [])))
     ids = {pk for pk, _d, _p in rows}
-    reliable = _reliabilities(ids)
+    reliable = reliability_scores(member_ids=ids)
     visits = _visits(need.beneficiary_id, ids)
     reach = sorted(
         (

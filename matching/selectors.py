@@ -186,17 +186,39 @@ class Reliability:
     late_cancels: int
 
 
+# The counts behind reliability, for `.aggregate()` or `.annotate()`.
+_RELIABILITY_COUNTS = {
+    "completed": Count("id", filter=Q(status__in=[S.CHECKED_IN, S.CHECKED_OUT, S.VERIFIED])),
+    "no_shows": Count("id", filter=Q(status=S.NO_SHOW)),
+    "late": Count("id", filter=Q(late_cancel=True)),
+}
+
+
+def _reliability_score(kept: int, missed: int, late: int) -> float:
+    return round((kept + 1) / (kept + missed + 0.5 * late + 1), 3)
+
+
 def reliability(*, member_id: int) -> Reliability:
     """Share of commitments kept, smoothed so one event does not dominate a short
     history: (kept + 1) / (kept + no-shows + ½·late cancels + 1)."""
-    counts = Assignment.objects.filter(volunteer_id=member_id).aggregate(
-        completed=Count("id", filter=Q(status__in=[S.CHECKED_IN, S.CHECKED_OUT, S.VERIFIED])),
-        no_shows=Count("id", filter=Q(status=S.NO_SHOW)),
-        late=Count("id", filter=Q(late_cancel=True)),
-    )
+    counts = Assignment.objects.filter(volunteer_id=member_id).aggregate(**_RELIABILITY_COUNTS)
     kept, missed, late = counts["completed"], counts["no_shows"], counts["late"]
-    score = (kept + 1) / (kept + missed + 0.5 * late + 1)
-    return Reliability(round(score, 3), kept, missed, late)
+    return Reliability(_reliability_score(kept, missed, late), kept, missed, late)
+
+
+def reliability_scores(*, member_ids: set[int]) -> dict[int, float]:
+    """`reliability(...).score` for many members in one query."""
+    out = dict.fromkeys(member_ids, 1.0)
+    rows = (
+        Assignment.objects.filter(volunteer_id__in=member_ids)
+        .values("volunteer_id")
+        .annotate(**_RELIABILITY_COUNTS)
+    )
+    for row in rows:
+        out[row["volunteer_id"]] = _reliability_score(
+            row["completed"], row["no_shows"], row["late"]
+        )
+    return out
 
 
 def rating_summary(*, member_id: int) -> dict[str, Any]:
