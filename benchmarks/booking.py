@@ -96,7 +96,7 @@ def start_servers(
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
-    sock.listen(2048)
+    sock.listen(4096)
     port = sock.getsockname()[1]
     fd = sock.fileno()
     os.set_inheritable(fd, True)

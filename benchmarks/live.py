@@ -31,13 +31,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import http.client
 import json
 import multiprocessing
 import os
 import platform
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,6 +44,8 @@ import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse, urlunparse
+
+from benchmarks.booking import start_servers
 
 RESULTS = Path(__file__).resolve().parent / "results" / "live.json"
 
@@ -151,51 +151,6 @@ def idle_main(port: int, n: int, ready: Any, release: Any) -> None:
 # --- the server and the writer -----------------------------------------------------------
 
 
-def start_servers(
-    n: int, database_url: str, redis_url: str, log: Any
-) -> tuple[list[subprocess.Popen[bytes]], int]:
-    """`n` Daphne processes accepting on one shared socket, as behind nginx."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(4096)
-    port = sock.getsockname()[1]
-    fd = sock.fileno()
-    os.set_inheritable(fd, True)
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "LOG_LEVEL": "ERROR",
-        "DEBUG": "false",
-    }
-    env.pop("TEST_DATABASE_NAME", None)
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "daphne", "--fd", str(fd), "timebank.asgi:application"],
-            pass_fds=(fd,),
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-            preexec_fn=lambda: _raise_fd_limit(20000),
-        )
-        for _ in range(n)
-    ]
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status in (200, 503):
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        raise RuntimeError("the server did not come up")
-    sock.close()
-    return procs, port
-
-
 def _servers_rss_kib(procs: list[subprocess.Popen[bytes]]) -> int:
     return sum(_rss_kib(p.pid) for p in procs)
 
@@ -258,7 +213,8 @@ def main() -> int:
         community_id, tokens = seed(args.clients)
         url = urlparse(os.environ["DATABASE_URL"])
         db_url = urlunparse(url._replace(path="/" + connection.settings_dict["NAME"]))
-        procs, port = start_servers(args.servers, db_url, os.environ["REDIS_URL"], log)
+        # Daphne inherits this process's raised file limit, and REDIS_URL.
+        procs, port = start_servers(args.servers, db_url, log)
         rss_start = _servers_rss_kib(procs)
 
         ctx = multiprocessing.get_context("spawn")
